@@ -1,0 +1,1 @@
+"""toysae: toy-model simulations of sparse autoencoders with known ground truth."""

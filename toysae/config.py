@@ -1,0 +1,337 @@
+"""Frozen configuration dataclasses: the single source of truth for a run.
+
+A sweep is fully described by a :class:`SweepConfig`; its JSON form (``to_dict``) is
+what is stored in a run directory and hashed for caching.  Every field is checked in
+``__post_init__``, so an invalid config never reaches JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .validation import (
+    check_choice,
+    check_correlation_matrix,
+    check_float,
+    check_floats,
+    check_int,
+)
+
+CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
+FEATURE_KINDS = ("orthogonal", "near_orthogonal")
+INIT_KINDS = ("random", "ground_truth")
+
+
+@dataclass(frozen=True)
+class CorrelationSpec:
+    """How the Gaussian copula's correlation matrix ``C`` is built (paper §3).
+
+    Attributes:
+      kind: ``"none"`` (independent firing), ``"matrix"`` (explicit ``matrix``),
+        ``"pairs"`` (explicit ``pairs``, all other entries 0) or ``"paper"`` (the
+        paper's random recipe, §3.2, reproduced exactly from ``seed``).
+      matrix: ``[g][g]`` correlation matrix for ``kind="matrix"``: symmetric, unit
+        diagonal, entries in [-1, 1]; repaired to positive definite if needed.
+      pairs: ``[(i, j, c), ...]`` for ``kind="pairs"``; ``c`` in [-1, 1], ``i != j``.
+      seed: seed of Python's ``random`` for ``kind="paper"`` (the paper uses 42).
+      frac_uncorrelated: fraction of pairs left uncorrelated (paper: 0.3).
+      frac_positive: fraction of correlated pairs that are positive (paper: 0.5).
+      strength: range of ``|C_ij|`` before repair (paper: 0.3 to 0.9).
+    """
+
+    kind: str = "none"
+    matrix: tuple[tuple[float, ...], ...] | None = None
+    pairs: tuple[tuple[int, int, float], ...] | None = None
+    seed: int = 42
+    frac_uncorrelated: float = 0.3
+    frac_positive: float = 0.5
+    strength: tuple[float, float] = (0.3, 0.9)
+
+    def __post_init__(self):
+        check_choice("correlation.kind", self.kind, CORRELATION_KINDS)
+        if self.kind == "matrix" and self.matrix is None:
+            raise ValueError("correlation.matrix is missing; kind='matrix' needs a [g][g] matrix")
+        if self.kind == "pairs" and self.pairs is None:
+            raise ValueError("correlation.pairs is missing; kind='pairs' needs [[i, j, c], ...]")
+        if self.matrix is not None:
+            object.__setattr__(self, "matrix", tuple(tuple(r) for r in self.matrix))
+        if self.pairs is not None:
+            object.__setattr__(self, "pairs", tuple(tuple(p) for p in self.pairs))
+        object.__setattr__(self, "strength", tuple(self.strength))
+        check_int("correlation.seed", self.seed)
+        check_float("correlation.frac_uncorrelated", self.frac_uncorrelated, 0.0, 1.0)
+        check_float("correlation.frac_positive", self.frac_positive, 0.0, 1.0)
+        lo, hi = check_floats("correlation.strength", self.strength, lo=0.0, hi=1.0)
+        if lo > hi or len(self.strength) != 2:
+            raise ValueError(f"correlation.strength={self.strength}; expected [lo, hi], lo <= hi")
+
+    def validate_for(self, n_features: int) -> None:
+        """Checks entries that depend on the number of features."""
+        if self.kind == "matrix":
+            check_correlation_matrix("correlation.matrix", self.matrix, n_features)
+        if self.kind == "pairs":
+            for idx, pair in enumerate(self.pairs):
+                if len(pair) != 3:
+                    raise ValueError(f"correlation.pairs[{idx}]={pair}; expected [i, j, c]")
+                i = check_int(f"correlation.pairs[{idx}][0]", pair[0], 0, n_features - 1)
+                j = check_int(f"correlation.pairs[{idx}][1]", pair[1], 0, n_features - 1)
+                if i == j:
+                    raise ValueError(f"correlation.pairs[{idx}]={pair}; expected i != j")
+                check_float(f"correlation.pairs[{idx}][2]", pair[2], -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    """A toy model: true features, firing probabilities, copula and magnitudes (paper §3).
+
+    An input is ``x = Σ_i m_i f_i`` with ``m_i = ReLU(μ + σ ε)`` when feature ``i``
+    fires and 0 otherwise; feature ``i`` fires when ``z_i > Φ⁻¹(1 − p_i)`` with
+    ``z ~ N(0, C)``.
+
+    Attributes:
+      n_features: g, number of true features (>= 1).
+      dim: d, input dimension (>= 1).
+      probs: explicit firing probabilities, length g, each in (0, 1].  Exactly one of
+        ``probs`` and ``ramp`` is given.
+      ramp: ``(slope, offset)`` of the paper's linear ramp
+        ``p_i = slope · (g − 1 − i) / g + offset`` (paper §3.2: ``(0.345, 0.05)``).
+      correlation: the copula's correlation (:class:`CorrelationSpec`).
+      features: ``"orthogonal"`` (needs g <= d) or ``"near_orthogonal"`` (paper A.4.1
+        optimisation towards ``target_cos``; any g, d).
+      target_cos: target pairwise cosine for near-orthogonal features, in [-1, 1].
+      feature_seed: seed of the JAX key that draws the feature directions.
+      mu: mean magnitude of a firing feature (paper: 1.0), finite.
+      sigma: magnitude standard deviation (paper: 0.15), >= 0.
+    """
+
+    n_features: int
+    dim: int
+    probs: tuple[float, ...] | None = None
+    ramp: tuple[float, float] | None = None
+    correlation: CorrelationSpec = field(default_factory=CorrelationSpec)
+    features: str = "orthogonal"
+    target_cos: float = 0.0
+    feature_seed: int = 0
+    mu: float = 1.0
+    sigma: float = 0.15
+
+    def __post_init__(self):
+        g = check_int("n_features", self.n_features, lo=1)
+        check_int("dim", self.dim, lo=1)
+        if (self.probs is None) == (self.ramp is None):
+            raise ValueError("give exactly one of probs (a list of g probabilities) and ramp "
+                             "((slope, offset) of the paper's linear ramp)")
+        if self.probs is not None:
+            probs = check_floats("probs", self.probs, lo=0.0, hi=1.0, lo_open=True)
+            if len(probs) != g:
+                raise ValueError(f"probs has length {len(probs)}; expected n_features={g}")
+            object.__setattr__(self, "probs", probs)
+        else:
+            ramp = check_floats("ramp", self.ramp)
+            if len(ramp) != 2:
+                raise ValueError(f"ramp={self.ramp}; expected [slope, offset]")
+            object.__setattr__(self, "ramp", ramp)
+            for i, p in enumerate(self.firing_probs()):
+                check_float(f"ramp gives probs[{i}]", p, lo=0.0, hi=1.0, lo_open=True)
+        if isinstance(self.correlation, dict):
+            object.__setattr__(self, "correlation", CorrelationSpec(**self.correlation))
+        self.correlation.validate_for(g)
+        check_choice("features", self.features, FEATURE_KINDS)
+        if self.features == "orthogonal" and g > self.dim:
+            raise ValueError(f"features='orthogonal' needs n_features <= dim, got "
+                             f"n_features={g}, dim={self.dim}; use features='near_orthogonal'")
+        check_float("target_cos", self.target_cos, -1.0, 1.0)
+        check_int("feature_seed", self.feature_seed)
+        check_float("mu", self.mu)
+        check_float("sigma", self.sigma, lo=0.0)
+
+    def firing_probs(self) -> tuple[float, ...]:
+        """Per-feature firing probabilities ``p_i``, length g."""
+        if self.probs is not None:
+            return self.probs
+        slope, offset = self.ramp
+        g = self.n_features
+        return tuple(slope * (g - 1 - i) / g + offset for i in range(g))
+
+    @property
+    def true_l0(self) -> float:
+        """Exact true L0 ``Σ_i p_i`` (expected number of firing features per input)."""
+        return float(sum(self.firing_probs()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToyConfig:
+        """Builds a config from its JSON form, naming unknown fields."""
+        if not isinstance(data, dict):
+            raise ValueError(f"toy model JSON must be an object, got {type(data).__name__}")
+        _check_keys("toy model", data, cls)
+        data = dict(data)
+        if isinstance(data.get("correlation"), dict):
+            _check_keys("correlation", data["correlation"], CorrelationSpec)
+            data["correlation"] = CorrelationSpec(**data["correlation"])
+        elif data.get("correlation") is None:
+            data.pop("correlation", None)
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class SAEConfig:
+    """A BatchTopK SAE and its initialisation.
+
+    Attributes:
+      width: h, number of latents (>= 1).
+      init: ``"random"`` or ``"ground_truth"`` (``W_dec = F``, ``W_enc = Fᵀ``, zero
+        biases, paper §3; needs ``width == n_features``).
+      init_noise: std of Gaussian noise added to the ground-truth decoder, >= 0.
+      dec_init_norm: norm of the decoder rows at random init (> 0); the encoder starts
+        as the decoder's transpose.  With Adam the angular step of a row is about
+        lr / norm, so this sets how fast directions move.
+      aux_coef: weight of the AuxK loss on dead latents (0 disables it), >= 0.
+      dead_steps: a latent that has not fired for this many steps is dead (>= 1).
+      threshold_decay: EMA rate of the running inference threshold, in (0, 1].
+    """
+
+    width: int
+    init: str = "random"
+    init_noise: float = 0.0
+    dec_init_norm: float = 0.1
+    aux_coef: float = 1.0 / 32.0
+    dead_steps: int = 250
+    threshold_decay: float = 0.01
+
+    def __post_init__(self):
+        check_int("width", self.width, lo=1)
+        check_choice("init", self.init, INIT_KINDS)
+        check_float("init_noise", self.init_noise, lo=0.0)
+        check_float("dec_init_norm", self.dec_init_norm, lo=0.0, lo_open=True)
+        check_float("aux_coef", self.aux_coef, lo=0.0)
+        check_int("dead_steps", self.dead_steps, lo=1)
+        check_float("threshold_decay", self.threshold_decay, lo=0.0, hi=1.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and k schedule.
+
+    Attributes:
+      samples: training samples per SAE (paper: 15,000,000); steps = samples // batch_size.
+      batch_size: inputs per step (paper reference: 1024), >= 1.
+      lr: Adam learning rate (paper: 3e-4), > 0.
+      beta1: Adam β1 (paper: 0.9), in [0, 1).
+      beta2: Adam β2 (paper: 0.999), in [0, 1).
+      chunk_steps: steps per compiled ``lax.scan`` chunk; progress, checkpoints and
+        evaluation happen between chunks.
+      schedule_start: step at which a k schedule starts moving from ``k_start``.
+      schedule_end: step at which it reaches the target k (None: constant k).
+      schedule_integer: use the integer part of the interpolated k (the reference).
+      n_eval: evaluation samples for the metrics (paper: 100,000).
+      eval_seed: seed of the evaluation set, shared by every model of a sweep.
+    """
+
+    samples: int = 15_000_000
+    batch_size: int = 1024
+    lr: float = 3e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    chunk_steps: int = 500
+    schedule_start: int = 0
+    schedule_end: int | None = None
+    schedule_integer: bool = True
+    n_eval: int = 100_000
+    eval_seed: int = 12345
+
+    def __post_init__(self):
+        b = check_int("batch_size", self.batch_size, lo=1)
+        check_int("samples", self.samples, lo=b)
+        check_float("lr", self.lr, lo=0.0, lo_open=True)
+        check_float("beta1", self.beta1, 0.0, 1.0, hi_open=True)
+        check_float("beta2", self.beta2, 0.0, 1.0, hi_open=True)
+        check_int("chunk_steps", self.chunk_steps, lo=1)
+        check_int("schedule_start", self.schedule_start, lo=0)
+        if self.schedule_end is not None:
+            check_int("schedule_end", self.schedule_end, lo=self.schedule_start)
+        check_int("n_eval", self.n_eval, lo=1)
+        check_int("eval_seed", self.eval_seed)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of optimisation steps, ``samples // batch_size``."""
+        return self.samples // self.batch_size
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of SAEs trained together: every k in ``ks`` for every seed in ``seeds``.
+
+    Within one seed every k sees the same init and the same batches (common random
+    numbers); seeds differ in both.
+
+    Attributes:
+      toy: the toy model.
+      sae: the SAE architecture and init.
+      train: optimisation settings.
+      ks: target k per model column; each in (0, width]; fractional k keeps
+        ``round(k · batch)`` activations per batch.
+      seeds: integer seeds.
+      k_start: optional per-k starting values of a k schedule (same length as ``ks``).
+    """
+
+    toy: ToyConfig
+    sae: SAEConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ks: tuple[float, ...] = (11.0,)
+    seeds: tuple[int, ...] = (0,)
+    k_start: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        w = self.sae.width
+        if len(tuple(self.ks)) == 0:
+            raise ValueError("ks is empty; expected at least one k in (0, width]")
+        ks = check_floats("k", self.ks, lo=0.0, hi=float(w), lo_open=True)
+        object.__setattr__(self, "ks", ks)
+        if len(tuple(self.seeds)) == 0:
+            raise ValueError("seeds is empty; expected at least one integer seed")
+        seeds = tuple(check_int(f"seeds[{i}]", s) for i, s in enumerate(self.seeds))
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds={seeds} has repeats; expected distinct seeds")
+        object.__setattr__(self, "seeds", seeds)
+        if self.k_start is not None:
+            ks0 = check_floats("k_start", self.k_start, lo=0.0, hi=float(w), lo_open=True)
+            if len(ks0) != len(ks):
+                raise ValueError(f"k_start has length {len(ks0)}; expected len(ks)={len(ks)}")
+            object.__setattr__(self, "k_start", ks0)
+        if self.sae.init == "ground_truth" and w != self.toy.n_features:
+            raise ValueError(f"init='ground_truth' needs width == n_features, got width={w}, "
+                             f"n_features={self.toy.n_features}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        return cls(
+            toy=ToyConfig.from_dict(data["toy"]),
+            sae=SAEConfig(**data["sae"]),
+            train=TrainConfig(**data["train"]),
+            ks=tuple(data["ks"]),
+            seeds=tuple(data["seeds"]),
+            k_start=None if data.get("k_start") is None else tuple(data["k_start"]),
+        )
+
+    def digest(self) -> str:
+        """Stable short hash of the config, used as the cache key."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_keys(what: str, data: dict, cls) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{what} has unknown field(s) {unknown}; accepted fields: {sorted(known)}")

@@ -1,0 +1,161 @@
+"""BatchTopK SAE: pure functions over a parameter dict, and a Flax NNX module around them.
+
+Parameters (a dict pytree, stackable along leading model axes)::
+
+  W_enc [d, h], b_enc [h], W_dec [h, d], b_dec [d]
+
+Forward pass (paper §3; Bussmann et al. BatchTopK)::
+
+  pre  = ReLU((x − b_dec) W_enc + b_enc)                   [B, h]
+  acts = pre · 1[pre among the round(k·B) largest of the batch]
+  x̂    = acts Ŵ_dec + b_dec,   Ŵ_dec = W_dec / ‖W_dec‖_row   (unit-norm rows)
+
+The decoder is normalised *inside* the forward pass, so metrics always see unit
+directions while the stored rows keep their norm: with Adam, a row's angular step is
+about lr / ‖row‖, and rows start at norm ``dec_init_norm`` (0.1), which lets
+directions move quickly at lr 3e-4.
+
+Inference on one input at a time uses a running global threshold (an EMA of the batch
+threshold during training): ``acts = pre · 1[pre > threshold]``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .topk import batch_topk_mask
+
+Params = dict[str, jax.Array]
+
+
+def init_params(key: jax.Array, dim: int, width: int, dec_init_norm: float = 0.1) -> Params:
+    """Random init: decoder rows in random directions with norm ``dec_init_norm``,
+    encoder tied to the decoder's transpose, zero biases.
+
+    Args:
+      key: JAX PRNG key.
+      dim: d.
+      width: h.
+      dec_init_norm: norm of each decoder row.
+
+    Returns:
+      Parameter dict (shapes in the module docstring).
+    """
+    w = jax.random.normal(key, (width, dim), jnp.float32)
+    w = dec_init_norm * w / jnp.linalg.norm(w, axis=1, keepdims=True)
+    return dict(
+        W_enc=w.T, b_enc=jnp.zeros((width,), jnp.float32),
+        W_dec=w, b_dec=jnp.zeros((dim,), jnp.float32),
+    )
+
+
+def ground_truth_params(
+    features: jax.Array, key: jax.Array | None = None, noise: float = 0.0
+) -> Params:
+    """The ground-truth SAE (paper §3): ``W_dec = F``, ``W_enc = Fᵀ``, zero biases.
+
+    Args:
+      features: ``[g, d]`` true features (width h = g).
+      key: key for the optional noise.
+      noise: std of Gaussian noise added to the decoder (and its transpose).
+    """
+    w = jnp.asarray(features, jnp.float32)
+    if noise > 0:
+        w = w + noise * jax.random.normal(key, w.shape, w.dtype)
+    g, d = w.shape
+    return dict(
+        W_enc=w.T, b_enc=jnp.zeros((g,), jnp.float32), W_dec=w, b_dec=jnp.zeros((d,), jnp.float32)
+    )
+
+
+def unit_decoder(params: Params) -> jax.Array:
+    """``[h, d]`` decoder with unit-norm rows, the one used in the forward pass."""
+    w = params["W_dec"]
+    return w / jnp.maximum(jnp.linalg.norm(w, axis=-1, keepdims=True), 1e-12)
+
+
+def pre_activations(params: Params, x: jax.Array) -> jax.Array:
+    """``[B, h]`` ReLU((x − b_dec) W_enc + b_enc)."""
+    return jax.nn.relu((x - params["b_dec"]) @ params["W_enc"] + params["b_enc"])
+
+
+def encode(params: Params, x: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """BatchTopK encoding of a batch.
+
+    Args:
+      params: parameter dict.
+      x: ``[B, d]`` inputs.
+      k: mean active latents per input (may be fractional and traced).
+
+    Returns:
+      ``(acts [B, h], threshold scalar)``.
+    """
+    pre = pre_activations(params, x)
+    mask, t = batch_topk_mask(pre, k)
+    return jnp.where(mask, pre, 0.0), t
+
+
+def encode_threshold(params: Params, x: jax.Array, threshold: jax.Array) -> jax.Array:
+    """Inference-mode encoding with a fixed global threshold: ``[B, h]``."""
+    pre = pre_activations(params, x)
+    return jnp.where(pre > threshold, pre, 0.0)
+
+
+def decode(params: Params, acts: jax.Array) -> jax.Array:
+    """``[B, d]`` reconstruction ``acts Ŵ_dec + b_dec``."""
+    return acts @ unit_decoder(params) + params["b_dec"]
+
+
+class BatchTopKSAE(nnx.Module):
+    """A BatchTopK SAE as a Flax NNX module, for use one model at a time.
+
+    Training many SAEs uses the pure functions of this module on stacked parameter
+    dicts (see :mod:`toysae.sweep`); :meth:`from_params` and :meth:`params` convert.
+
+    Example:
+      >>> sae = BatchTopKSAE(20, 5, k=2.0, rngs=nnx.Rngs(0))
+      >>> x = jnp.ones((8, 20))
+      >>> sae(x).shape
+      (8, 20)
+    """
+
+    def __init__(self, dim: int, width: int, k: float, *, rngs: nnx.Rngs,
+                 dec_init_norm: float = 0.1):
+        p = init_params(rngs.params(), dim, width, dec_init_norm)
+        self.W_enc = nnx.Param(p["W_enc"])
+        self.b_enc = nnx.Param(p["b_enc"])
+        self.W_dec = nnx.Param(p["W_dec"])
+        self.b_dec = nnx.Param(p["b_dec"])
+        self.k = float(k)
+        self.threshold = nnx.BatchStat(jnp.zeros((), jnp.float32))
+
+    @classmethod
+    def from_params(cls, params: Params, k: float, threshold: float = 0.0) -> BatchTopKSAE:
+        """Wraps a (single-model) parameter dict."""
+        d, h = params["W_enc"].shape
+        sae = cls(d, h, k, rngs=nnx.Rngs(0))
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+            getattr(sae, name)[...] = jnp.asarray(params[name])
+        sae.threshold[...] = jnp.asarray(threshold, jnp.float32)
+        return sae
+
+    def params(self) -> Params:
+        """The parameter dict of this module."""
+        return {n: getattr(self, n)[...] for n in ("W_enc", "b_enc", "W_dec", "b_dec")}
+
+    def encode(self, x: jax.Array, mode: str = "batch") -> jax.Array:
+        """``[B, h]`` latents; ``mode="batch"`` (BatchTopK over the batch) or
+        ``"threshold"`` (the running global threshold, one input at a time)."""
+        if mode == "batch":
+            return encode(self.params(), x, self.k)[0]
+        if mode == "threshold":
+            return encode_threshold(self.params(), x, self.threshold[...])
+        raise ValueError(f"mode={mode!r} is not accepted; expected 'batch' or 'threshold'")
+
+    def decode(self, acts: jax.Array) -> jax.Array:
+        return decode(self.params(), acts)
+
+    def __call__(self, x: jax.Array, mode: str = "batch") -> jax.Array:
+        return self.decode(self.encode(x, mode))

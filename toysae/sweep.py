@@ -1,0 +1,254 @@
+"""Many SAEs in one compiled program: every k × every seed of a :class:`SweepConfig`.
+
+Layout: the training state is stacked ``[S, K, ...]`` (seeds × k values).  One step is
+``vmap`` over seeds (each seed has its own batch) of ``vmap`` over k (the batch is
+shared, so the K encoders act on one input matrix as one large matmul).  Steps run in
+``lax.scan`` chunks of ``chunk_steps``; between chunks the driver updates the progress
+bar, calls the optional callback and writes a checkpoint.  k and the step count are
+data, so every chunk and every sweep of the same shape reuse one compiled program.
+
+Keys: seed ``s`` inits from ``fold_in(key(s), 0)`` and draws batch ``t`` from
+``fold_in(fold_in(key(s), 1), t)``, so the same config and seed give the same numbers,
+a resumed sweep continues exactly, and a model trained alone equals the same model
+trained inside a sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import SweepConfig
+from .generator import ToyModel, build_toy
+from .metrics import evaluate
+from .sae import BatchTopKSAE, ground_truth_params, init_params
+from .train import StepOptions, TrainState, init_state, k_at, train_step
+
+# Number of traces of the chunk program; tests use it to check for recompiles.
+TRACE_COUNT = {"chunk": 0}
+
+
+def step_options(cfg: SweepConfig) -> StepOptions:
+    t, s = cfg.train, cfg.sae
+    return StepOptions(t.lr, t.beta1, t.beta2, s.aux_coef, s.dead_steps, s.threshold_decay)
+
+
+def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
+    """Stacked ``[S, K, ...]`` initial state; every k of a seed starts identically."""
+    opts = step_options(cfg)
+
+    def one_seed(seed):
+        key = jax.random.fold_in(jax.random.key(seed), 0)
+        if cfg.sae.init == "ground_truth":
+            return ground_truth_params(toy.features, key, cfg.sae.init_noise)
+        return init_params(key, toy.dim, cfg.sae.width, cfg.sae.dec_init_norm)
+
+    params = jax.vmap(one_seed)(jnp.asarray(cfg.seeds))
+    n_k = len(cfg.ks)
+    params = jax.tree.map(lambda a: jnp.repeat(a[:, None], n_k, axis=1), params)
+    return jax.vmap(jax.vmap(partial(init_state, opts=opts)))(params)
+
+
+def data_keys(seeds) -> jax.Array:
+    """``[S]`` data-stream keys, one per seed."""
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
+
+
+@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule"), donate_argnums=0)
+def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyModel,
+              keys: jax.Array, k_start: jax.Array, k_end: jax.Array, *, opts: StepOptions,
+              batch: int, length: int, schedule: tuple) -> tuple[TrainState, dict]:
+    """Runs ``length`` steps of every model from global step ``step0``.
+
+    Steps at or beyond ``n_steps`` leave the state unchanged, so the last chunk of a
+    run needs no separate program.
+
+    Args:
+      state: stacked ``[S, K, ...]`` :class:`TrainState` (donated).
+      step0: int32 scalar, global step of the chunk's first step.
+      n_steps: int32 scalar, total steps of the run.
+      toy: the toy model (a pytree, so it is data, not a constant).
+      keys: ``[S]`` data keys.
+      k_start, k_end: ``[K]`` k schedule ends.
+      opts: static step options.
+      batch: static batch size.
+      length: static chunk length.
+      schedule: static ``(start, end, integer)`` of the k schedule.
+
+    Returns:
+      ``(state, logs)`` with per-model means over the chunk's active steps
+      (``loss``, ``mse``, ``l0``, each ``[S, K]``).
+    """
+    TRACE_COUNT["chunk"] += 1
+    step = partial(train_step, opts=opts)
+    step_sk = jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))
+
+    def body(st, i):
+        t = step0 + i
+        ks = k_at(t, k_start, k_end, *schedule)
+        x = jax.vmap(lambda key: toy.sample(jax.random.fold_in(key, t), batch)[1])(keys)
+        new, (loss, mse, l0) = step_sk(st, x, ks)
+        active = t < n_steps
+        st = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, st)
+        return st, (loss * active, mse * active, l0 * active, active)
+
+    state, (loss, mse, l0, active) = jax.lax.scan(body, state, jnp.arange(length))
+    n = jnp.maximum(jnp.sum(active), 1)
+    logs = dict(loss=loss.sum(0) / n, mse=mse.sum(0) / n, l0=l0.sum(0) / n)
+    return state, logs
+
+
+@partial(jax.jit, static_argnames=("s_n",))
+def _evaluate_all(params, ks, thresholds, features, x, s_n):
+    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
+    flat_k = jnp.broadcast_to(ks, thresholds.shape).reshape(-1)
+    fn = partial(evaluate, features=features, x=x, s_n=s_n)
+    return jax.lax.map(lambda a: fn(a[0], a[1], a[2]), (flat, flat_k, thresholds.reshape(-1)))
+
+
+def default_s_n(width: int) -> tuple[int, ...]:
+    """The n values of s_n^dec reported by default: the paper's 12 and 18 where they fit
+    below h/2, else ``h // 4`` (paper A.10: n above the L0 range, below h/2)."""
+    ns = tuple(n for n in (12, 18) if n < width / 2)
+    return ns or (max(1, width // 4),)
+
+
+def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[dict]:
+    """Metrics of every model, one record per (seed, k), on the shared evaluation set."""
+    x = toy.sample(jax.random.key(cfg.train.eval_seed), cfg.train.n_eval)[1]
+    s_n = default_s_n(cfg.sae.width)
+    ks = jnp.asarray(cfg.ks, jnp.float32)
+    out = jax.device_get(_evaluate_all(state.params, ks, state.threshold, toy.features, x, s_n))
+    records = []
+    for i, (seed, k) in enumerate((s, k) for s in cfg.seeds for k in cfg.ks):
+        rec = {"seed": seed, "k": k}
+        if cfg.k_start is not None:
+            rec["k_start"] = cfg.k_start[cfg.ks.index(k)]
+        for name, val in out.items():
+            v = np.asarray(val[i])
+            rec[name] = v.tolist() if v.ndim else (int(v) if name in _INT_METRICS else float(v))
+        rec["threshold"] = float(np.asarray(state.threshold).reshape(-1)[i])
+        records.append(rec)
+    return records
+
+
+_INT_METRICS = ("n_recovered", "dead_latents")
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What a sweep returns: its config, final stacked state and per-model metrics.
+
+    Attributes:
+      config: the :class:`SweepConfig`.
+      state: stacked ``[S, K, ...]`` final :class:`TrainState`.
+      records: one metrics dict per model, seeds outer, k inner.
+      run_dir: where it is stored, if anywhere.
+    """
+
+    config: SweepConfig
+    state: TrainState
+    records: list[dict]
+    run_dir: str | None = None
+
+    def index(self, seed: int, k: float) -> tuple[int, int]:
+        """``(seed_idx, k_idx)`` of a model."""
+        return self.config.seeds.index(seed), self.config.ks.index(float(k))
+
+    def params(self, seed: int, k: float) -> dict:
+        """Parameter dict of one model."""
+        i, j = self.index(seed, k)
+        return jax.tree.map(lambda a: a[i, j], self.state.params)
+
+    def sae(self, seed: int, k: float) -> BatchTopKSAE:
+        """One model as a Flax NNX module."""
+        i, j = self.index(seed, k)
+        return BatchTopKSAE.from_params(self.params(seed, k), k, self.state.threshold[i, j])
+
+    def record(self, seed: int, k: float) -> dict:
+        i, j = self.index(seed, k)
+        return self.records[i * len(self.config.ks) + j]
+
+
+def train_sweep(
+    cfg: SweepConfig,
+    *,
+    state: TrainState | None = None,
+    start_step: int = 0,
+    progress: bool = True,
+    on_chunk: Callable[[int, TrainState, dict], None] | None = None,
+) -> TrainState:
+    """Trains every model of a sweep; returns the final stacked state.
+
+    Args:
+      cfg: the sweep config.
+      state: state to resume from (with ``start_step``); a fresh one if None.
+      start_step: global step to resume at (a multiple of ``chunk_steps``).
+      progress: show a tqdm bar.
+      on_chunk: called as ``on_chunk(step, state, logs)`` after every chunk, e.g. to
+        checkpoint; ``state`` must not be kept (its buffers are donated next chunk).
+    """
+    toy = build_toy(cfg.toy)
+    if state is None:
+        state = init_sweep_state(cfg, toy)
+    t = cfg.train
+    n_steps = t.n_steps
+    keys = data_keys(cfg.seeds)
+    k_end = jnp.asarray(cfg.ks, jnp.float32)
+    k_start = k_end if cfg.k_start is None else jnp.asarray(cfg.k_start, jnp.float32)
+    schedule = (t.schedule_start, t.schedule_end, t.schedule_integer)
+    length = min(t.chunk_steps, n_steps)
+    n_models = len(cfg.ks) * len(cfg.seeds)
+    bar = tqdm(total=n_steps, initial=start_step, disable=not progress, unit="step",
+               desc=f"{n_models} SAE(s)", dynamic_ncols=True)
+    step = start_step
+    while step < n_steps:
+        state, logs = run_chunk(
+            state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
+            opts=step_options(cfg), batch=t.batch_size, length=length, schedule=schedule,
+        )
+        done = min(length, n_steps - step)
+        step += done
+        loss = np.asarray(logs["loss"])
+        if not np.all(np.isfinite(loss)):
+            bar.close()
+            raise FloatingPointError(
+                f"training diverged by step {step}: non-finite loss in "
+                f"{int(np.sum(~np.isfinite(loss)))} model(s); lower lr={t.lr}"
+            )
+        bar.update(done)
+        bar.set_postfix(mse=f"{float(np.mean(logs['mse'])):.4f}")
+        if on_chunk is not None:
+            on_chunk(step, state, logs)
+    bar.close()
+    return state
+
+
+def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = True,
+              on_chunk: Callable | None = None) -> SweepResult:
+    """Trains (or loads) a sweep and evaluates every model.
+
+    With ``out_dir`` the sweep lives in ``out_dir/<config digest>/``: a finished one
+    is loaded instead of retrained, an interrupted one resumes from its last
+    checkpoint (see :mod:`toysae.store`).
+
+    Example:
+      >>> from toysae import presets, SAEConfig, TrainConfig
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
+      >>> res = run_sweep(cfg, progress=False)
+      >>> len(res.records), sorted(res.records[0])[:3]
+      (1, ['best_cos', 'c_dec', 'cos'])
+    """
+    if out_dir is not None:
+        from .store import run_stored
+
+        return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk)
+    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk)
+    return SweepResult(cfg, state, evaluate_state(cfg, build_toy(cfg.toy), state))

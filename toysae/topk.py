@@ -1,0 +1,78 @@
+"""Top-k thresholds with k as data: exact, vmappable, cheap on CPU (paper §3, BatchTopK).
+
+``lax.top_k`` needs a static k.  Here the n-th largest value of a non-negative array is
+found by bisection on its float32 bit pattern (non-negative IEEE floats order like
+their bit patterns as integers): 31 counting passes give the exact value, for any
+``n`` held in a traced array, so one compiled program serves every k of a sweep.
+
+Ties: every entry equal to the threshold is kept, so with ties at the threshold more
+than ``n`` entries can be kept.  Pre-activations are continuous, so positive ties have
+probability zero; zeros are never kept (an inactive latent stays inactive).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+_INF_BITS = 0x7F800000  # bit pattern of +inf
+
+
+def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
+    """The ``n``-th largest entry (1-based) of a non-negative array.
+
+    Args:
+      values: array of any shape with entries >= 0 (e.g. ReLU outputs); NaNs are not
+        allowed.
+      n: integer scalar, may be traced; ``1 <= n <= values.size``.  For ``n < 1`` the
+        result is ``+inf`` (nothing passes), for ``n > size`` it is 0.
+
+    Returns:
+      float32 scalar ``t`` such that exactly ``n`` entries are ``>= t`` when there are
+      no ties.
+
+    Example:
+      >>> float(nth_largest(jnp.array([0.5, 3.0, 1.0, 2.0]), 2))
+      2.0
+    """
+    bits = jax.lax.bitcast_convert_type(values.astype(jnp.float32), jnp.int32).ravel()
+    n = jnp.asarray(n, jnp.int32)
+
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = lo + (hi - lo) // 2
+        ok = jnp.sum(bits >= mid, dtype=jnp.int32) >= n
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+
+    # Invariant: count(bits >= lo) >= n and count(bits >= hi) < n.
+    lo, _ = jax.lax.fori_loop(0, 31, body, (jnp.int32(0), jnp.int32(_INF_BITS + 1)))
+    t = jax.lax.bitcast_convert_type(lo, jnp.float32)
+    return jnp.where(n < 1, jnp.inf, t)
+
+
+def keep_count(k: jax.Array, batch: int) -> jax.Array:
+    """Number of activations BatchTopK keeps in a batch: ``round(k · batch)``.
+
+    Rounds half to even (as NumPy); ``k`` may be fractional (the paper uses 1.8).
+    """
+    return jnp.round(jnp.asarray(k, jnp.float32) * batch).astype(jnp.int32)
+
+
+def batch_topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mask of the ``round(k · B)`` largest positive entries of ``pre [B, h]``.
+
+    Args:
+      pre: ``[B, h]`` non-negative pre-activations.
+      k: scalar, mean active latents per input; may be traced and fractional.
+
+    Returns:
+      ``(mask [B, h] bool, threshold scalar)``.
+    """
+    t = nth_largest(pre, keep_count(k, pre.shape[0]))
+    return (pre >= t) & (pre > 0), t
+
+
+def row_topk_mask(pre: jax.Array, n: jax.Array) -> jax.Array:
+    """Per-row mask of the ``n`` largest positive entries of ``pre [B, h]`` (n traced)."""
+    t = jax.vmap(nth_largest, in_axes=(0, None))(pre, n)
+    return (pre >= t[:, None]) & (pre > 0)

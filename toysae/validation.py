@@ -1,0 +1,106 @@
+"""Input checks shared by configs, the API and the CLI.
+
+Every check raises :class:`ValueError` naming the argument, the value and the accepted
+range, before any compute starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """Checks that ``value`` is an integer in ``[lo, hi]`` and returns it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}={_show(value)} is not an integer; expected an integer"
+                         + _range(lo, hi))
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"{name}={value} is out of range; expected an integer" + _range(lo, hi))
+    return int(value)
+
+
+def _range(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" in [{lo}, {hi}]"
+    if lo is not None:
+        return f" >= {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+def check_float(
+    name: str,
+    value,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Checks that ``value`` is a finite real number in the given interval."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}={_show(value)} is not a number; expected a finite real number")
+    v = float(value)
+    accepted = _interval(lo, hi, lo_open, hi_open)
+    if not math.isfinite(v):
+        raise ValueError(f"{name}={v} is not finite; expected a finite number in {accepted}")
+    bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
+    bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
+    if bad_lo or bad_hi:
+        raise ValueError(f"{name}={v} is out of range; expected a number in {accepted}")
+    return v
+
+
+def _interval(lo, hi, lo_open, hi_open) -> str:
+    left = "(" if lo_open or lo is None else "["
+    right = ")" if hi_open or hi is None else "]"
+    return f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+
+
+def check_floats(name: str, values: Iterable, **bounds) -> tuple[float, ...]:
+    """Checks every entry of ``values`` with :func:`check_float`; returns a tuple."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name}={_show(values)} is not a list of numbers")
+    return tuple(check_float(f"{name}[{i}]", v, **bounds) for i, v in enumerate(values))
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    """Checks that ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name}={_show(value)} is not accepted; expected one of {choices}")
+    return value
+
+
+def check_correlation_matrix(name: str, matrix, n: int, atol: float = 1e-6) -> np.ndarray:
+    """Checks a correlation matrix: shape ``[n, n]``, finite, symmetric, unit diagonal,
+    entries in ``[-1, 1]``."""
+    try:
+        m = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} is not a numeric matrix: {err}") from None
+    if m.shape != (n, n):
+        raise ValueError(f"{name} has shape {m.shape}; expected ({n}, {n}) for n_features={n}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} has non-finite entries; expected finite numbers in [-1, 1]")
+    if np.any(np.abs(m) > 1 + atol):
+        i, j = np.argwhere(np.abs(m) > 1 + atol)[0]
+        raise ValueError(f"{name}[{i}][{j}]={m[i, j]} is out of range; expected entries in [-1, 1]")
+    if not np.allclose(m, m.T, atol=atol):
+        i, j = np.argwhere(~np.isclose(m, m.T, atol=atol))[0]
+        raise ValueError(
+            f"{name} is not symmetric: [{i}][{j}]={m[i, j]} but [{j}][{i}]={m[j, i]}; "
+            "expected a symmetric matrix"
+        )
+    if not np.allclose(np.diag(m), 1.0, atol=atol):
+        i = int(np.argmax(np.abs(np.diag(m) - 1.0)))
+        raise ValueError(f"{name}[{i}][{i}]={m[i, i]}; expected a unit diagonal")
+    return m
