@@ -1,1 +1,33 @@
-"""toysae: toy-model simulations of sparse autoencoders with known ground truth."""
+"""toysae: toy-model simulations of sparse autoencoders with known ground truth.
+
+Reproduces and extends the toy models of Chanin & Garriga-Alonso, *Sparse but Wrong:
+Incorrect L0 Leads to Incorrect Features in Sparse Autoencoders* (arXiv 2508.16560).
+"""
+
+from . import presets as presets
+from .config import CorrelationSpec as CorrelationSpec
+from .config import SAEConfig as SAEConfig
+from .config import SweepConfig as SweepConfig
+from .config import ToyConfig as ToyConfig
+from .config import TrainConfig as TrainConfig
+from .correlation import paper_random_correlation as paper_random_correlation
+from .correlation import repair_psd as repair_psd
+from .features import near_orthogonal_features as near_orthogonal_features
+from .features import orthogonal_features as orthogonal_features
+from .generator import ToyModel as ToyModel
+from .generator import build_toy as build_toy
+from .metrics import c_dec as c_dec
+from .metrics import cos_matrix as cos_matrix
+from .metrics import evaluate as evaluate
+from .metrics import mcc as mcc
+from .metrics import s_n_dec as s_n_dec
+from .sae import BatchTopKSAE as BatchTopKSAE
+from .sae import ground_truth_params as ground_truth_params
+from .sae import init_params as init_params
+from .store import load_run as load_run
+from .sweep import SweepResult as SweepResult
+from .sweep import run_sweep as run_sweep
+from .topk import batch_topk_mask as batch_topk_mask
+from .topk import nth_largest as nth_largest
+
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""Run directories: caching, atomic files, resume after an interruption, corruption."""
+
+import json
+
+import numpy as np
+import pytest
+
+from toysae import SAEConfig, SweepConfig, TrainConfig, presets
+from toysae.store import is_complete, load_run, run_dir_for, run_stored
+
+
+def cfg_small():
+    return SweepConfig(
+        toy=presets.get("paper-small-neg"), sae=SAEConfig(width=5),
+        train=TrainConfig(samples=256 * 60, batch_size=256, chunk_steps=20, n_eval=2048),
+        ks=(1.8, 2.0), seeds=(3,),
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return out, run_stored(cfg_small(), out, progress=False)
+
+
+def test_finished_run_is_loaded_not_retrained(finished):
+    """Running the same config again loads the stored result (no training call)."""
+    out, first = finished
+    calls = []
+    again = run_stored(cfg_small(), out, progress=False, on_chunk=lambda *a: calls.append(a))
+    assert calls == []
+    np.testing.assert_array_equal(np.asarray(first.state.params["W_dec"]),
+                                  np.asarray(again.state.params["W_dec"]))
+    assert again.records == json.loads(json.dumps(first.records))
+
+
+def test_run_directory_contents(finished):
+    """The run directory holds config, state, metrics and a manifest, and no temp files."""
+    out, res = finished
+    run_dir = run_dir_for(cfg_small(), out)
+    names = sorted(p.name for p in run_dir.iterdir())
+    assert names == ["config.json", "manifest.json", "metrics.json", "state.msgpack"]
+    assert is_complete(run_dir)
+    assert len(json.loads((run_dir / "metrics.json").read_text())["runs"]) == 2
+    assert load_run(run_dir).config == cfg_small()
+
+
+def test_interrupted_sweep_resumes_to_the_same_result(tmp_path, finished):
+    """A sweep interrupted after its second chunk keeps a checkpoint; rerunning resumes
+    from it (no step is trained twice) and ends with the same parameters as an
+    uninterrupted run (float tolerance 1e-6)."""
+    _, reference = finished
+    steps_seen = []
+
+    def interrupt(step, state, logs):
+        steps_seen.append(step)
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=interrupt,
+                   checkpoint_seconds=0.0)
+    run_dir = run_dir_for(cfg_small(), tmp_path)
+    assert (run_dir / "checkpoint.msgpack").exists() and not is_complete(run_dir)
+    resumed_steps = []
+    res = run_stored(cfg_small(), tmp_path, progress=False,
+                     on_chunk=lambda s, *a: resumed_steps.append(s))
+    assert resumed_steps == [60]  # only the last chunk was trained again
+    np.testing.assert_allclose(np.asarray(res.state.params["W_dec"]),
+                               np.asarray(reference.state.params["W_dec"]), atol=1e-6)
+    assert not (run_dir / "checkpoint.msgpack").exists()
+
+
+def test_corrupted_run_is_retrained_not_loaded(tmp_path, finished):
+    """A run whose state file was altered fails its checksum: it is not loaded, and
+    running the config again retrains and repairs it."""
+    run_stored(cfg_small(), tmp_path, progress=False)
+    run_dir = run_dir_for(cfg_small(), tmp_path)
+    state_file = run_dir / "state.msgpack"
+    raw = bytearray(state_file.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    state_file.write_bytes(bytes(raw))
+    assert not is_complete(run_dir)
+    with pytest.raises(ValueError, match="run_dir"):
+        load_run(run_dir)
+    calls = []
+    run_stored(cfg_small(), tmp_path, progress=False, on_chunk=lambda *a: calls.append(a))
+    assert calls and is_complete(run_dir)
+
+
+def test_half_written_run_without_manifest_is_not_complete(tmp_path):
+    """A directory with metrics but no manifest (killed before the last write) is not
+    complete."""
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "metrics.json").write_text("{}")
+    assert not is_complete(d)

@@ -1,0 +1,193 @@
+"""Console entry point ``toysae``.
+
+Subcommands: ``sweep`` (train a grid of k × seeds and print a recovery table),
+``show`` (print a stored run), ``presets`` (list the named toy models).  Invalid input
+is refused before any compute with a message naming the argument and what is
+accepted, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+TABLE_COLUMNS = (
+    ("seed", "{:>4d}"), ("k", "{:>6.2f}"), ("mcc", "{:>6.3f}"), ("n_recovered", "{:>5d}"),
+    ("c_dec", "{:>6.4f}"), ("mse", "{:>7.4f}"), ("variance_explained", "{:>6.3f}"),
+    ("l0", "{:>6.2f}"), ("dead_latents", "{:>4d}"),
+)
+HEADERS = {"n_recovered": "rec", "variance_explained": "VE", "dead_latents": "dead"}
+
+
+def _version() -> str:
+    try:
+        return version("toysae")
+    except PackageNotFoundError:  # running from a source tree
+        return "unknown"
+
+
+def format_table(records: list[dict], n_features: int | None = None) -> str:
+    """Aligned text table of per-model metrics (one row per model)."""
+    widths = [max(len(f.format(0 if "d}" in f else 0.0)), len(HEADERS.get(c, c)))
+              for c, f in TABLE_COLUMNS]
+    head = "  ".join(HEADERS.get(c, c).rjust(w) for (c, _), w in zip(TABLE_COLUMNS, widths,
+                                                                      strict=True))
+    lines = [head, "-" * len(head)]
+    for rec in records:
+        cells = [f.format(rec[c]).rjust(w) for (c, f), w in zip(TABLE_COLUMNS, widths,
+                                                                 strict=True)]
+        lines.append("  ".join(cells))
+    if n_features is not None:
+        lines.append(f"rec = features with best |cos| > 0.9 (of {n_features}); "
+                     "VE = variance explained; dead = never fire on the evaluation set")
+    return "\n".join(lines)
+
+
+def _parse_list(name: str, text: str, cast):
+    try:
+        items = [cast(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--{name}={text!r} is not a comma-separated list of "
+                         f"{'integers' if cast is int else 'numbers'}") from None
+    if not items:
+        raise ValueError(f"--{name} is empty; expected a comma-separated list")
+    return tuple(items)
+
+
+def load_toy_json(path: str):
+    """Reads a toy model JSON file (fields documented in README, "Custom toy models")."""
+    from .config import ToyConfig
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise ValueError(f"--toy={path!r} cannot be read: {err.strerror}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--toy={path!r} is not valid JSON: {err}") from None
+    return ToyConfig.from_dict(data)
+
+
+def _sweep_config(args):
+    from . import presets
+    from .config import SAEConfig, SweepConfig, TrainConfig
+
+    toy = presets.get(args.preset) if args.preset else load_toy_json(args.toy)
+    width = toy.n_features if args.width is None else args.width
+    train_kw = {k: v for k, v in dict(
+        samples=args.samples, batch_size=args.batch_size, lr=args.lr, n_eval=args.n_eval,
+        chunk_steps=args.chunk_steps).items() if v is not None}
+    return SweepConfig(
+        toy=toy,
+        sae=SAEConfig(width=width, init=args.init),
+        train=TrainConfig(**train_kw),
+        ks=_parse_list("k", args.k, float),
+        seeds=_parse_list("seeds", args.seeds, int),
+    )
+
+
+def cmd_sweep(args) -> int:
+    cfg = _sweep_config(args)  # every check happens here, before any compute
+    if args.json:
+        parent = Path(args.json).resolve().parent
+        if not parent.is_dir():
+            raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+    from .sweep import run_sweep
+
+    n_models = len(cfg.ks) * len(cfg.seeds)
+    print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
+          f"{cfg.toy.true_l0:.4g}; {n_models} SAE(s) of width {cfg.sae.width}, "
+          f"{cfg.train.n_steps} steps of {cfg.train.batch_size}", file=sys.stderr)
+    result = run_sweep(cfg, args.out, progress=not args.no_progress)
+    print(format_table(result.records, cfg.toy.n_features))
+    if result.run_dir:
+        print(f"run directory: {result.run_dir}")
+    if args.json:
+        from .store import atomic_write
+
+        keep = [{k: v for k, v in r.items() if k != "cos"} for r in result.records]
+        atomic_write(args.json, json.dumps({"true_l0": cfg.toy.true_l0, "runs": keep}, indent=1))
+    return EXIT_OK
+
+
+def cmd_show(args) -> int:
+    from .store import load_run
+
+    result = load_run(args.run_dir)
+    cfg = result.config
+    print(f"run {args.run_dir}: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
+          f"{cfg.toy.true_l0:.4g}, width {cfg.sae.width}, {cfg.train.samples} samples, "
+          f"batch {cfg.train.batch_size}, lr {cfg.train.lr}")
+    print(format_table(result.records, cfg.toy.n_features))
+    return EXIT_OK
+
+
+def cmd_presets(args) -> int:
+    from . import presets
+
+    rows = [(name, presets.get(name)) for name in sorted(presets.PRESETS)]
+    print(f"{'preset':<22}{'g':>4}{'d':>5}{'true L0':>9}  correlation")
+    for name, cfg in rows:
+        print(f"{name:<22}{cfg.n_features:>4}{cfg.dim:>5}{cfg.true_l0:>9.4f}  "
+              f"{cfg.correlation.kind}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="toysae", description="Toy-model simulations of sparse autoencoders with known "
+        "ground truth (Chanin & Garriga-Alonso, 'Sparse but Wrong', arXiv 2508.16560).")
+    p.add_argument("--version", action="version", version=f"toysae {_version()}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="train BatchTopK SAEs for every k × seed, print metrics",
+                       description="Train one BatchTopK SAE per (k, seed) in one compiled "
+                       "program and print recovery metrics against the true features.")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="named toy model (see `toysae presets`)")
+    src.add_argument("--toy", metavar="FILE.json", help="toy model described as JSON")
+    s.add_argument("--k", required=True, help="comma-separated k values in (0, width], "
+                   "e.g. 5,11,18; fractional k keeps round(k*batch) activations per batch")
+    s.add_argument("--seeds", default="0", help="comma-separated integer seeds (default 0)")
+    s.add_argument("--samples", type=int, help="training samples per SAE (default 15,000,000)")
+    s.add_argument("--batch-size", type=int, help="batch size (default 1024)")
+    s.add_argument("--lr", type=float, help="Adam learning rate (default 3e-4)")
+    s.add_argument("--width", type=int, help="SAE latents (default: number of true features)")
+    s.add_argument("--init", default="random", help="random or ground_truth (default random)")
+    s.add_argument("--n-eval", type=int, help="evaluation samples (default 100,000)")
+    s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
+    s.add_argument("--out", metavar="DIR", help="store runs under DIR (cached, resumable)")
+    s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.set_defaults(func=cmd_sweep)
+
+    sh = sub.add_parser("show", help="print a stored run", description="Print the config "
+                        "summary and metrics table of a run directory written by --out.")
+    sh.add_argument("run_dir", help="a run directory (OUT/<digest>)")
+    sh.set_defaults(func=cmd_show)
+
+    pr = sub.add_parser("presets", help="list named toy models with their true L0")
+    pr.set_defaults(func=cmd_presets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as err:
+        print(f"toysae {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("toysae: interrupted; finished work is kept in the run directory",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

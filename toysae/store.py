@@ -1,0 +1,159 @@
+"""Run directories: atomic writes, caching by config digest, resuming, corruption checks.
+
+Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
+
+  config.json        the SweepConfig (JSON form)
+  checkpoint.msgpack training state + step, rewritten between chunks (Flax serialization)
+  state.msgpack      final stacked TrainState (Flax serialization)
+  metrics.json       {"runs": [one record per model]}
+  manifest.json      sha256 of every finished file; written last
+
+Every file is written to a temporary name and renamed (``os.replace``), so a killed
+process never leaves a half-written file under a final name.  A run is complete only
+when ``manifest.json`` exists and every checksum matches; anything else is resumed
+from a valid checkpoint or retrained, never silently loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import serialization
+
+from .config import SweepConfig
+from .generator import build_toy
+from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
+
+FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Writes ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_dir_for(cfg: SweepConfig, out_dir: str | os.PathLike) -> Path:
+    """The run directory of a config under ``out_dir``."""
+    return Path(out_dir) / cfg.digest()
+
+
+def is_complete(run_dir: str | os.PathLike) -> bool:
+    """True when the manifest exists and every listed file matches its checksum."""
+    run_dir = Path(run_dir)
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        return all(
+            (run_dir / name).is_file() and _sha256(run_dir / name) == digest
+            for name, digest in manifest["sha256"].items()
+        ) and set(manifest["sha256"]) >= set(FINAL_FILES)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _to_bytes(state, step: int) -> bytes:
+    return serialization.to_bytes({"state": jax.device_get(state), "step": np.int64(step)})
+
+
+def _from_bytes(target, raw: bytes):
+    out = serialization.from_bytes({"state": target, "step": np.int64(0)}, raw)
+    return out["state"], int(out["step"])
+
+
+def save_run(result: SweepResult, run_dir: str | os.PathLike) -> None:
+    """Writes a finished sweep (config, final state, metrics, then the manifest)."""
+    run_dir = Path(run_dir)
+    cfg = result.config
+    atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
+    atomic_write(run_dir / "state.msgpack", _to_bytes(result.state, cfg.train.n_steps))
+    atomic_write(run_dir / "metrics.json", json.dumps({"runs": result.records}))
+    manifest = {"digest": cfg.digest(), "sha256": {n: _sha256(run_dir / n) for n in FINAL_FILES}}
+    atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=1))
+    ckpt = run_dir / "checkpoint.msgpack"
+    if ckpt.exists():
+        ckpt.unlink()
+
+
+def load_run(run_dir: str | os.PathLike) -> SweepResult:
+    """Loads a finished run directory.
+
+    Raises:
+      ValueError: if the directory is not a complete, uncorrupted run.
+    """
+    run_dir = Path(run_dir)
+    if not is_complete(run_dir):
+        raise ValueError(f"run_dir={str(run_dir)!r} is not a complete run (missing or corrupted "
+                         "files); expected a directory written by a finished sweep")
+    cfg = SweepConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    target = init_sweep_state(cfg, build_toy(cfg.toy))
+    state, _ = _from_bytes(target, (run_dir / "state.msgpack").read_bytes())
+    records = json.loads((run_dir / "metrics.json").read_text())["runs"]
+    return SweepResult(cfg, state, records, str(run_dir))
+
+
+def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool = True,
+               on_chunk=None, checkpoint_seconds: float = 20.0) -> SweepResult:
+    """Loads a finished sweep, or resumes / starts it with checkpoints, then saves it.
+
+    Args:
+      cfg: the sweep.
+      out_dir: parent of run directories.
+      progress: show a progress bar.
+      on_chunk: extra per-chunk callback ``(step, state, logs)``.
+      checkpoint_seconds: minimum wall time between checkpoints (the last chunk is
+        always followed by the final save).
+    """
+    run_dir = run_dir_for(cfg, out_dir)
+    if is_complete(run_dir):
+        return load_run(run_dir)
+    toy = build_toy(cfg.toy)
+    target = init_sweep_state(cfg, toy)
+    state, step = None, 0
+    ckpt = run_dir / "checkpoint.msgpack"
+    if ckpt.exists():
+        try:
+            state, step = _from_bytes(target, ckpt.read_bytes())
+        except Exception as err:  # corrupted checkpoint: start again, loudly
+            warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
+            state, step = None, 0
+    atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
+    last = [time.monotonic()]
+
+    def checkpoint(at_step, st, logs):
+        # Save first, so that nothing the callback does can lose finished steps.
+        if at_step < cfg.train.n_steps and time.monotonic() - last[0] >= checkpoint_seconds:
+            atomic_write(ckpt, _to_bytes(st, at_step))
+            last[0] = time.monotonic()
+        if on_chunk is not None:
+            on_chunk(at_step, st, logs)
+
+    state = train_sweep(cfg, state=state if state is not None else target, start_step=step,
+                        progress=progress, on_chunk=checkpoint)
+    result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir))
+    save_run(result, run_dir)
+    return result
