@@ -65,8 +65,8 @@ class CorrelationSpec:
         check_int("correlation.seed", self.seed)
         check_float("correlation.frac_uncorrelated", self.frac_uncorrelated, 0.0, 1.0)
         check_float("correlation.frac_positive", self.frac_positive, 0.0, 1.0)
-        lo, hi = check_floats("correlation.strength", self.strength, lo=0.0, hi=1.0)
-        if lo > hi or len(self.strength) != 2:
+        strength = check_floats("correlation.strength", self.strength, lo=0.0, hi=1.0)
+        if len(strength) != 2 or strength[0] > strength[1]:
             raise ValueError(f"correlation.strength={self.strength}; expected [lo, hi], lo <= hi")
 
     def validate_for(self, n_features: int) -> None:
@@ -138,6 +138,7 @@ class ToyConfig:
             for i, p in enumerate(self.firing_probs()):
                 check_float(f"ramp gives probs[{i}]", p, lo=0.0, hi=1.0, lo_open=True)
         if isinstance(self.correlation, dict):
+            _check_keys("correlation", self.correlation, CorrelationSpec)
             object.__setattr__(self, "correlation", CorrelationSpec(**self.correlation))
         self.correlation.validate_for(g)
         check_choice("features", self.features, FEATURE_KINDS)
@@ -315,6 +316,15 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        """Builds a sweep config from its JSON form, naming unknown or missing fields."""
+        if not isinstance(data, dict):
+            raise ValueError(f"sweep JSON must be an object, got {type(data).__name__}")
+        _check_keys("sweep", data, cls)
+        missing = sorted({"toy", "sae", "train", "ks", "seeds"} - set(data))
+        if missing:
+            raise ValueError(f"sweep JSON is missing field(s) {missing}")
+        _check_keys("sae", data["sae"], SAEConfig)
+        _check_keys("train", data["train"], TrainConfig)
         return cls(
             toy=ToyConfig.from_dict(data["toy"]),
             sae=SAEConfig(**data["sae"]),

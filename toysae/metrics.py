@@ -44,9 +44,14 @@ def mcc(abs_cos: jax.Array) -> jax.Array:
 
 
 def c_dec(params: Params) -> jax.Array:
-    """Mean ``|cos|`` over all pairs ``i < j`` of decoder rows (paper §3.4, c_dec)."""
+    """Mean ``|cos|`` over all pairs ``i < j`` of decoder rows (paper §3.4, c_dec).
+
+    A single-latent SAE has no pairs; its c_dec is defined as 0.
+    """
     w = unit_decoder(params)
     h = w.shape[0]
+    if h < 2:
+        return jnp.zeros((), w.dtype)
     c = jnp.abs(w @ w.T)
     return (jnp.sum(c) - jnp.trace(c)) / (h * (h - 1))
 

@@ -28,7 +28,7 @@ from .config import SweepConfig
 from .generator import ToyModel, build_toy
 from .metrics import evaluate
 from .sae import BatchTopKSAE, ground_truth_params, init_params
-from .train import StepOptions, TrainState, init_state, k_at, train_step
+from .train import StepOptions, TrainState, init_state, k_at, sweep_step
 
 # Number of traces of the chunk program; tests use it to check for recompiles.
 TRACE_COUNT = {"chunk": 0}
@@ -86,17 +86,23 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
       (``loss``, ``mse``, ``l0``, each ``[S, K]``).
     """
     TRACE_COUNT["chunk"] += 1
-    step = partial(train_step, opts=opts)
-    step_sk = jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))
+    step = partial(sweep_step, opts=opts)
+
+    def run_step(st, t):
+        ks = k_at(t, k_start, k_end, *schedule)
+        x = jax.vmap(lambda key: toy.sample(jax.random.fold_in(key, t), batch)[1])(keys)
+        return step(st, x, ks)
+
+    def skip_step(st, t):
+        zero = jnp.zeros(keys.shape + k_start.shape, jnp.float32)
+        return st, (zero, zero, zero)
 
     def body(st, i):
         t = step0 + i
-        ks = k_at(t, k_start, k_end, *schedule)
-        x = jax.vmap(lambda key: toy.sample(jax.random.fold_in(key, t), batch)[1])(keys)
-        new, (loss, mse, l0) = step_sk(st, x, ks)
         active = t < n_steps
-        st = jax.tree.map(lambda a, b: jnp.where(active, a, b), new, st)
-        return st, (loss * active, mse * active, l0 * active, active)
+        # Steps past the end are skipped whole (no per-step select over the state).
+        st, (loss, mse, l0) = jax.lax.cond(active, run_step, skip_step, st, t)
+        return st, (loss, mse, l0, active)
 
     state, (loss, mse, l0, active) = jax.lax.scan(body, state, jnp.arange(length))
     n = jnp.maximum(jnp.sum(active), 1)

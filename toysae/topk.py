@@ -2,8 +2,11 @@
 
 ``lax.top_k`` needs a static k.  Here the n-th largest value of a non-negative array is
 found by bisection on its float32 bit pattern (non-negative IEEE floats order like
-their bit patterns as integers): 31 counting passes give the exact value, for any
-``n`` held in a traced array, so one compiled program serves every k of a sweep.
+their bit patterns as integers), for any ``n`` held in a traced array, so one compiled
+program serves every k of a sweep.  The bisection starts from ``[0, max]`` and stops as
+soon as exactly ``n`` entries lie at or above the lower bound; the answer is then the
+smallest of them (one min pass).  On continuous data that takes about 20 counting
+passes instead of the 31 a full bisection needs, and the value is the same exact one.
 
 Ties: every entry equal to the threshold is kept, so with ties at the threshold more
 than ``n`` entries can be kept.  Pre-activations are continuous, so positive ties have
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-_INF_BITS = 0x7F800000  # bit pattern of +inf
 
 
 def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
@@ -36,17 +37,34 @@ def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
       2.0
     """
     bits = jax.lax.bitcast_convert_type(values.astype(jnp.float32), jnp.int32).ravel()
+    bits = jnp.maximum(bits, 0)  # -0.0 counts as 0.0
     n = jnp.asarray(n, jnp.int32)
+    size = bits.size
 
-    def body(_, bounds):
-        lo, hi = bounds
+    def count(b):
+        return jnp.sum(bits >= b, dtype=jnp.int32)
+
+    # Invariant: count(bits >= lo) = c_lo >= n and count(bits >= hi) < n, so the answer's
+    # bits lie in [lo, hi).  Stop early once exactly n entries are >= lo: the answer is
+    # then the smallest of them (one min pass), found long before the bracket is 1 wide.
+    def cond(carry):
+        lo, hi, c_lo = carry
+        return (c_lo != n) & (hi - lo > 1)
+
+    def body(carry):
+        lo, hi, c_lo = carry
         mid = lo + (hi - lo) // 2
-        ok = jnp.sum(bits >= mid, dtype=jnp.int32) >= n
-        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid)
+        c = count(mid)
+        ok = c >= n
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid), jnp.where(ok, c, c_lo)
 
-    # Invariant: count(bits >= lo) >= n and count(bits >= hi) < n.
-    lo, _ = jax.lax.fori_loop(0, 31, body, (jnp.int32(0), jnp.int32(_INF_BITS + 1)))
-    t = jax.lax.bitcast_convert_type(lo, jnp.float32)
+    valid = (n >= 1) & (n <= size)
+    # hi = max + 1 (count 0 < n); for invalid n the loop is skipped (hi = lo + 1).
+    hi0 = jnp.where(valid, jnp.max(bits) + 1, 1)
+    lo, _, c_lo = jax.lax.while_loop(cond, body, (jnp.int32(0), hi0, jnp.int32(size)))
+    smallest_kept = jnp.min(jnp.where(bits >= lo, bits, jnp.iinfo(jnp.int32).max))
+    t_bits = jnp.where(c_lo == n, smallest_kept, lo)
+    t = jax.lax.bitcast_convert_type(t_bits, jnp.float32)
     return jnp.where(n < 1, jnp.inf, t)
 
 

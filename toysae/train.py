@@ -9,6 +9,7 @@ residual's variance: ``‖e − ê‖² / ‖e − ē‖²``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -74,7 +75,8 @@ def k_at(step: jax.Array, k_start: jax.Array, k_end: jax.Array, start: int, end:
     return jnp.floor(k) if integer else k
 
 
-def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coef: float):
+def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coef: float,
+            *, aux_topk: bool = True):
     """Training loss of one SAE on one batch.
 
     Args:
@@ -83,6 +85,10 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
       k: scalar k.
       dead: ``[h]`` bool, latents counted as dead.
       aux_coef: AuxK weight.
+      aux_topk: with False the AuxK per-row top-``k_aux`` is replaced by "every positive
+        dead pre-activation", which is the same mask whenever ``#dead <= d // 2``
+        (then ``k_aux = #dead`` and a row has at most ``#dead`` positive dead entries);
+        only pass False when that holds (see :func:`sweep_step`).
 
     Returns:
       ``(loss, (mse, acts [B, h], threshold))``.
@@ -97,7 +103,8 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
         n_dead = jnp.sum(dead, dtype=jnp.int32)
         k_aux = jnp.minimum(x.shape[-1] // 2, n_dead)
         pre_dead = jnp.where(dead, pre, 0.0)
-        aux_acts = jnp.where(row_topk_mask(pre_dead, k_aux), pre_dead, 0.0)
+        aux_mask = row_topk_mask(pre_dead, k_aux) if aux_topk else pre_dead > 0
+        aux_acts = jnp.where(aux_mask, pre_dead, 0.0)
         resid = jax.lax.stop_gradient(x - x_hat)
         e_hat = aux_acts @ unit_decoder(params)
         num = jnp.sum((resid - e_hat) ** 2)
@@ -107,7 +114,8 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
     return loss, (mse, acts, t)
 
 
-def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions):
+def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions,
+               *, aux: str = "topk"):
     """One Adam step of one SAE.
 
     Args:
@@ -115,13 +123,17 @@ def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions)
       x: ``[B, d]`` batch.
       k: scalar k for this step.
       opts: static :class:`StepOptions`.
+      aux: static AuxK variant: ``"topk"`` (general), ``"positive"`` (valid when
+        ``#dead <= d // 2``, see :func:`loss_fn`) or ``"off"`` (valid when no latent is
+        dead: the AuxK term is then exactly 0, and so is its gradient).
 
     Returns:
       ``(new_state, (loss, mse, l0))``.
     """
     dead = state.since_fired >= opts.dead_steps
+    aux_coef = 0.0 if aux == "off" else opts.aux_coef
     (loss, (mse, acts, t)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, x, k, dead, opts.aux_coef
+        state.params, x, k, dead, aux_coef, aux_topk=aux == "topk"
     )
     updates, opt_state = opts.optimizer().update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -134,3 +146,32 @@ def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions)
     thr = jnp.where(jnp.isfinite(thr), thr, state.threshold)
     l0 = jnp.sum(acts > 0) / x.shape[0]
     return TrainState(params, opt_state, thr, since), (loss, mse, l0)
+
+
+def sweep_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions):
+    """One step of every model of a stacked ``[S, K, ...]`` state (``x [S, B, d]``,
+    ``k [K]``): :func:`train_step` vmapped over k (shared batch) inside seeds.
+
+    Equal to the plain vmapped ``train_step``, but cheaper: the AuxK variant is chosen
+    for the whole stack at once (outside ``vmap``, so only one branch runs): ``"off"``
+    when no model has a dead latent (the common case), ``"positive"`` when every model
+    has at most ``d // 2`` dead latents, else the general ``"topk"``.
+
+    Returns:
+      ``(new_state, (loss, mse, l0))``, each log ``[S, K]``.
+    """
+
+    def run(aux):
+        step = partial(train_step, opts=opts, aux=aux)
+        return jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))
+
+    if opts.aux_coef <= 0:
+        return run("off")(state, x, k)
+    n_dead = jnp.sum(state.since_fired >= opts.dead_steps, axis=-1, dtype=jnp.int32)
+    half_d = x.shape[-1] // 2
+    branches = [run("off"), run("positive")]
+    if state.since_fired.shape[-1] > half_d:  # #dead > d // 2 is possible
+        branches.append(run("topk"))
+    index = jnp.where(jnp.any(n_dead > 0), 1, 0)
+    index = jnp.where(jnp.any(n_dead > half_d), len(branches) - 1, index)
+    return jax.lax.switch(index, branches, state, x, k)

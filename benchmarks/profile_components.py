@@ -1,0 +1,103 @@
+"""Per-component timings of one training step (ms per step), for M stacked models.
+
+Usage::
+
+  python benchmarks/profile_components.py --models 1 25
+
+Each component runs ``--length`` times inside one jitted ``lax.fori_loop`` (the loop
+index perturbs the input so nothing is hoisted), so dispatch overhead is amortised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toysae import presets
+from toysae.config import SAEConfig, SweepConfig, TrainConfig
+from toysae.sae import pre_activations
+from toysae.sweep import init_sweep_state, step_options
+from toysae.topk import keep_count, nth_largest, row_topk_mask
+from toysae.train import train_step
+
+BATCH = 1024
+
+
+def timeit(f, *args, length: int, repeats: int = 5) -> float:
+    """ms per iteration of ``f(i, *args)`` looped ``length`` times in one program."""
+
+    @jax.jit
+    def loop(*args):
+        def body(i, acc):
+            out = f(i, *args)
+            return acc + sum(jnp.sum(leaf.astype(jnp.float32))
+                             for leaf in jax.tree.leaves(out)) * 0.0
+        return jax.lax.fori_loop(0, length, body, jnp.float32(0))
+
+    loop(*args).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loop(*args).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) / length * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", type=int, nargs="+", default=[1, 25])
+    ap.add_argument("--length", type=int, default=20)
+    args = ap.parse_args()
+    toy = presets.build("paper-main")
+    key = jax.random.key(0)
+    for m in args.models:
+        cfg = SweepConfig(toy=presets.get("paper-main"), sae=SAEConfig(width=50),
+                          train=TrainConfig(samples=BATCH * 1000),
+                          ks=tuple(float(k) for k in range(1, m + 1)), seeds=(0,))
+        state = init_sweep_state(cfg, toy)
+        state = jax.tree.map(lambda a: a[0], state)  # [K, ...]
+        ks = jnp.asarray(cfg.ks, jnp.float32)
+        x = toy.sample(key, BATCH)[1]
+        pre = jax.vmap(pre_activations, in_axes=(0, None))(state.params, x)  # [K, B, h]
+        dead = jnp.arange(50) % 2 == 0
+        L = args.length
+        res = {}
+        res["sample x (shared)"] = timeit(
+            lambda i, key: toy.sample(jax.random.fold_in(key, i), BATCH)[1], key, length=L)
+        res["normal 2x[B,50]"] = timeit(
+            lambda i, key: jax.random.normal(jax.random.fold_in(key, i), (2, BATCH, 50)),
+            key, length=L)
+        res["pre-activations"] = timeit(
+            lambda i, p, x: jax.vmap(pre_activations, in_axes=(0, None))(p, x + i * 1e-7),
+            state.params, x, length=L)
+        res["nth_largest (batch)"] = timeit(
+            lambda i, pre, ks: jax.vmap(nth_largest)(pre + i * 1e-7, keep_count(ks, BATCH)),
+            pre, ks, length=L)
+        res["row_topk_mask (AuxK)"] = timeit(
+            lambda i, pre, dead: jax.vmap(row_topk_mask, in_axes=(0, None))(
+                jnp.where(dead, pre + i * 1e-7, 0.0), jnp.int32(25)), pre, dead, length=L)
+        for aux in (0.0, 1.0 / 32):
+            opts = step_options(cfg)._replace(aux_coef=aux)
+            for name, dead_steps in (("no dead", 250), ("dead", 0)):
+                if aux == 0 and dead_steps == 0:
+                    continue
+                o = opts._replace(dead_steps=dead_steps)
+                step = jax.vmap(partial(train_step, opts=o), in_axes=(0, None, 0))
+                res[f"train_step aux={aux:g} {name}"] = timeit(
+                    lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],
+                    state, x, ks, length=L)
+        res["where(active) on state"] = timeit(
+            lambda i, st: jax.tree.map(lambda a: jnp.where(i < 5, a, a + 1), st), state,
+            length=L)
+        print(f"--- M = {m} models (ms per step) ---")
+        for name, ms in res.items():
+            print(f"{name:>28}: {ms:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
