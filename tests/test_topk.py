@@ -36,8 +36,12 @@ def _ref_batch_mask(pre: np.ndarray, k: float) -> np.ndarray:
     return (keep & (flat > 0)).reshape(pre.shape)
 
 
-def _ref_row_mask(pre: np.ndarray, n: int) -> np.ndarray:
-    return np.stack([_ref_batch_mask(row[None, :], n)[0] for row in pre])
+def _ref_row_mask(values: np.ndarray, n: int) -> np.ndarray:
+    """Per row: the n largest entries (any sign), by a NumPy sort."""
+    if n == 0:
+        return np.zeros(values.shape, bool)
+    nth = -np.sort(-values, axis=1)[:, min(n, values.shape[1]) - 1]
+    return values >= nth[:, None]
 
 
 _nth_jit = jax.jit(nth_largest)
@@ -203,12 +207,24 @@ def test_batch_topk_mask_edge_cases():
 # ----------------------------------------------------------------------------- row mask
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 16, 20])
+SIGNED = np.asarray(jax.random.normal(jax.random.key(5), (64, 16)), np.float32)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 5, 8, 16])
 def test_row_topk_mask_matches_reference(n):
-    """Claim: row_topk_mask keeps, in each row, the n largest positive entries (all the
-    positives when a row has fewer than n; nothing for n = 0), under jax.jit with n traced.
-    Reference: per-row NumPy sort.  Exact."""
-    got = np.asarray(_row_jit(PRE, jnp.int32(n)))
-    np.testing.assert_array_equal(got, _ref_row_mask(PRE, n))
-    np.testing.assert_array_equal(got.sum(axis=1), np.minimum(n, (PRE > 0).sum(axis=1)))
+    """Claim: row_topk_mask keeps, in each row, the n largest entries of a signed array
+    (used by the AuxK loss on raw pre-activations; nothing for n = 0), under jax.jit with
+    n traced.  Reference: per-row NumPy sort.  Exact."""
+    got = np.asarray(_row_jit(SIGNED, jnp.int32(n)))
+    np.testing.assert_array_equal(got, _ref_row_mask(SIGNED, n))
+    np.testing.assert_array_equal(got.sum(axis=1), np.full(64, n))
+
+
+def test_nth_largest_signed_matches_sort():
+    """Claim: nth_largest is exact on arrays with negative entries (order-preserving
+    uint32 keys), for every n.  Reference: NumPy sort."""
+    flat = SIGNED.ravel()
+    ref = -np.sort(-flat)
+    for n in (1, 7, 100, 512, 1000, flat.size):
+        assert float(_nth_jit(SIGNED, jnp.int32(n))) == ref[n - 1]
 

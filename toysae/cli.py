@@ -90,8 +90,29 @@ def _sweep_config(args):
     )
 
 
+def _devices(n: int | None):
+    """The devices to shard over: None (default device) or the first ``n`` devices; on a
+    CPU-only machine the cores are split into ``n`` devices first."""
+    if n is None or n == 1:
+        return None
+    if n < 1:
+        raise ValueError(f"--devices={n} is out of range; expected an integer >= 1")
+    import jax
+
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # backend already started: use what exists
+        pass
+    available = jax.devices()
+    if len(available) < n:
+        raise ValueError(f"--devices={n} but only {len(available)} device(s) exist; "
+                         f"expected at most {len(available)}")
+    return available[:n]
+
+
 def cmd_sweep(args) -> int:
     cfg = _sweep_config(args)  # every check happens here, before any compute
+    devices = _devices(args.devices)
     if args.json:
         parent = Path(args.json).resolve().parent
         if not parent.is_dir():
@@ -102,7 +123,7 @@ def cmd_sweep(args) -> int:
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
           f"{cfg.toy.true_l0:.4g}; {n_models} SAE(s) of width {cfg.sae.width}, "
           f"{cfg.train.n_steps} steps of {cfg.train.batch_size}", file=sys.stderr)
-    result = run_sweep(cfg, args.out, progress=not args.no_progress)
+    result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices)
     print(format_table(result.records, cfg.toy.n_features))
     if result.run_dir:
         print(f"run directory: {result.run_dir}")
@@ -162,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
     s.add_argument("--out", metavar="DIR", help="store runs under DIR (cached, resumable)")
     s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
+    s.add_argument("--devices", type=int, help="shard the models over N devices (on a CPU "
+                   "the cores are split into N devices; 2 is fastest on 2 cores)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_sweep)
 

@@ -194,7 +194,10 @@ class SAEConfig:
         as the decoder's transpose.  With Adam the angular step of a row is about
         lr / norm, so this sets how fast directions move.
       aux_coef: weight of the AuxK loss on dead latents (0 disables it), >= 0.
-      dead_steps: a latent that has not fired for this many steps is dead (>= 1).
+      dead_steps: a latent that has not fired for this many steps is dead (>= 1) and
+        gets the AuxK loss; after twice as many it is resampled.
+      resample: resample latents silent for ``2 · dead_steps`` steps towards the
+        residual of badly reconstructed inputs (see :mod:`toysae.train`).
       threshold_decay: EMA rate of the running inference threshold, in (0, 1].
     """
 
@@ -203,8 +206,9 @@ class SAEConfig:
     init_noise: float = 0.0
     dec_init_norm: float = 0.1
     aux_coef: float = 1.0 / 32.0
-    dead_steps: int = 250
+    dead_steps: int = 50
     threshold_decay: float = 0.01
+    resample: bool = True
 
     def __post_init__(self):
         check_int("width", self.width, lo=1)
@@ -213,6 +217,8 @@ class SAEConfig:
         check_float("dec_init_norm", self.dec_init_norm, lo=0.0, lo_open=True)
         check_float("aux_coef", self.aux_coef, lo=0.0)
         check_int("dead_steps", self.dead_steps, lo=1)
+        if not isinstance(self.resample, bool):
+            raise ValueError(f"resample={self.resample!r}; expected true or false")
         check_float("threshold_decay", self.threshold_decay, lo=0.0, hi=1.0, lo_open=True)
 
 

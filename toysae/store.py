@@ -24,12 +24,12 @@ import time
 import warnings
 from pathlib import Path
 
-import jax
 import numpy as np
 from flax import serialization
 
 from .config import SweepConfig
 from .generator import build_toy
+from .sharding import to_host
 from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
 
 FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
@@ -77,7 +77,7 @@ def is_complete(run_dir: str | os.PathLike) -> bool:
 
 
 def _to_bytes(state, step: int) -> bytes:
-    return serialization.to_bytes({"state": jax.device_get(state), "step": np.int64(step)})
+    return serialization.to_bytes({"state": to_host(state), "step": np.int64(step)})
 
 
 def _from_bytes(target, raw: bytes):
@@ -117,7 +117,8 @@ def load_run(run_dir: str | os.PathLike) -> SweepResult:
 
 
 def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool = True,
-               on_chunk=None, checkpoint_seconds: float = 20.0) -> SweepResult:
+               on_chunk=None, checkpoint_seconds: float = 20.0,
+               devices=None) -> SweepResult:
     """Loads a finished sweep, or resumes / starts it with checkpoints, then saves it.
 
     Args:
@@ -127,6 +128,7 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
       on_chunk: extra per-chunk callback ``(step, state, logs)``.
       checkpoint_seconds: minimum wall time between checkpoints (the last chunk is
         always followed by the final save).
+      devices: devices to shard the models over (see :mod:`toysae.sharding`).
     """
     run_dir = run_dir_for(cfg, out_dir)
     if is_complete(run_dir):
@@ -153,7 +155,7 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
             on_chunk(at_step, st, logs)
 
     state = train_sweep(cfg, state=state if state is not None else target, start_step=step,
-                        progress=progress, on_chunk=checkpoint)
+                        progress=progress, on_chunk=checkpoint, devices=devices)
     result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir))
     save_run(result, run_dir)
     return result

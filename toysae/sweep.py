@@ -16,7 +16,7 @@ trained inside a sweep.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import jax
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import sharding
 from .config import SweepConfig
 from .generator import ToyModel, build_toy
 from .metrics import evaluate
@@ -36,7 +37,8 @@ TRACE_COUNT = {"chunk": 0}
 
 def step_options(cfg: SweepConfig) -> StepOptions:
     t, s = cfg.train, cfg.sae
-    return StepOptions(t.lr, t.beta1, t.beta2, s.aux_coef, s.dead_steps, s.threshold_decay)
+    return StepOptions(t.lr, t.beta1, t.beta2, s.aux_coef, s.dead_steps, s.threshold_decay,
+                       s.resample, s.dec_init_norm)
 
 
 def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
@@ -189,6 +191,7 @@ def train_sweep(
     start_step: int = 0,
     progress: bool = True,
     on_chunk: Callable[[int, TrainState, dict], None] | None = None,
+    devices: Sequence[jax.Device] | None = None,
 ) -> TrainState:
     """Trains every model of a sweep; returns the final stacked state.
 
@@ -199,6 +202,8 @@ def train_sweep(
       progress: show a tqdm bar.
       on_chunk: called as ``on_chunk(step, state, logs)`` after every chunk, e.g. to
         checkpoint; ``state`` must not be kept (its buffers are donated next chunk).
+      devices: devices to shard the models over (see :mod:`toysae.sharding`); None
+        runs on the default device.
     """
     toy = build_toy(cfg.toy)
     if state is None:
@@ -213,12 +218,26 @@ def train_sweep(
     n_models = len(cfg.ks) * len(cfg.seeds)
     bar = tqdm(total=n_steps, initial=start_step, disable=not progress, unit="step",
                desc=f"{n_models} SAE(s)", dynamic_ncols=True)
+    n_k = len(cfg.ks)
+    sharded = devices is not None and len(devices) > 1
+    if sharded:
+        mesh = sharding.model_mesh(devices)
+        size = sharding.padded_size(n_k, len(devices))
+        state = sharding.place(sharding.pad_k(state, size, 1), mesh, sharding.STATE_SPEC)
+        k_start, k_end = (sharding.place(sharding.pad_k(a, size, 0), mesh, sharding.K_SPEC)
+                          for a in (k_start, k_end))
+        keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
+
+    def unpadded(st):
+        return sharding.unpad_k(st, n_k, 1) if sharded else st
+
     step = start_step
     while step < n_steps:
         state, logs = run_chunk(
             state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
             opts=step_options(cfg), batch=t.batch_size, length=length, schedule=schedule,
         )
+        logs = unpadded(logs)
         done = min(length, n_steps - step)
         step += done
         loss = np.asarray(logs["loss"])
@@ -231,18 +250,20 @@ def train_sweep(
         bar.update(done)
         bar.set_postfix(mse=f"{float(np.mean(logs['mse'])):.4f}")
         if on_chunk is not None:
-            on_chunk(step, state, logs)
+            on_chunk(step, unpadded(state), logs)
     bar.close()
-    return state
+    return sharding.to_host(unpadded(state)) if sharded else state
 
 
 def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = True,
-              on_chunk: Callable | None = None) -> SweepResult:
+              on_chunk: Callable | None = None,
+              devices: Sequence[jax.Device] | None = None) -> SweepResult:
     """Trains (or loads) a sweep and evaluates every model.
 
     With ``out_dir`` the sweep lives in ``out_dir/<config digest>/``: a finished one
     is loaded instead of retrained, an interrupted one resumes from its last
-    checkpoint (see :mod:`toysae.store`).
+    checkpoint (see :mod:`toysae.store`).  With several ``devices`` the models are
+    sharded across them (see :mod:`toysae.sharding`).
 
     Example:
       >>> from toysae import presets, SAEConfig, TrainConfig
@@ -255,6 +276,6 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
     if out_dir is not None:
         from .store import run_stored
 
-        return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk)
-    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk)
+        return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk, devices=devices)
+    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk, devices=devices)
     return SweepResult(cfg, state, evaluate_state(cfg, build_toy(cfg.toy), state))
