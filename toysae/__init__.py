@@ -27,6 +27,13 @@ from .sae import init_params as init_params
 from .store import load_run as load_run
 from .sweep import SweepResult as SweepResult
 from .sweep import run_sweep as run_sweep
+from .theory import descend_alpha as descend_alpha
+from .theory import expected_loss as expected_loss
+from .theory import mixes as mixes
+from .theory import monte_carlo_loss as monte_carlo_loss
+from .theory import optimal_alpha as optimal_alpha
+from .theory import orthant_probability as orthant_probability
+from .theory import two_feature_toy_config as two_feature_toy_config
 from .topk import batch_topk_mask as batch_topk_mask
 from .topk import nth_largest as nth_largest
 
