@@ -93,3 +93,14 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert "toysae" in capsys.readouterr().out
+
+
+def test_divergence_exits_3_naming_the_learning_rate(tmp_path, capsys):
+    """An absurd learning rate makes the loss non-finite: the CLI stops with exit code 3
+    and a message naming the likely cause (the learning rate), not a NaN table."""
+    rc = main(["sweep", "--preset", "paper-small-pos", "--k", "2", "--samples", "5120",
+               "--batch-size", "256", "--lr", "1e30", "--n-eval", "1024",
+               "--out", str(tmp_path), "--no-progress"])
+    assert rc == 3
+    err = capsys.readouterr().err
+    assert "learning rate" in err and "lr=1e+30" in err

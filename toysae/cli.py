@@ -1,20 +1,23 @@
 """Console entry point ``toysae``.
 
 Subcommands: ``sweep`` (train a grid of k × seeds and print a recovery table),
-``show`` (print a stored run), ``presets`` (list the named toy models).  Invalid input
-is refused before any compute with a message naming the argument and what is
-accepted, and exit code 2.
+``show`` (print a stored run), ``presets`` (list the named toy models).
+
+Exit codes: 0 success; 2 invalid input, refused before any compute with a message
+naming the argument and what is accepted; 3 training diverged (non-finite loss); 130
+interrupted (Ctrl-C or SIGTERM; finished work stays in the run directory).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
 
 TABLE_COLUMNS = (
     ("seed", "{:>4d}"), ("k", "{:>6.2f}"), ("mcc", "{:>6.3f}"), ("n_recovered", "{:>5d}"),
@@ -198,18 +201,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (e.g. a batch scheduler) stops like Ctrl-C: the last checkpoint is kept.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.func(args)
     except ValueError as err:
         print(f"toysae {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except FloatingPointError as err:
+        print(f"toysae {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
     except KeyboardInterrupt:
-        print("toysae: interrupted; finished work is kept in the run directory",
-              file=sys.stderr)
+        print("toysae: interrupted; finished work is kept in the run directory (--out) and "
+              "the same command resumes it", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

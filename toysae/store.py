@@ -154,8 +154,14 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
         if on_chunk is not None:
             on_chunk(at_step, st, logs)
 
-    state = train_sweep(cfg, state=state if state is not None else target, start_step=step,
-                        progress=progress, on_chunk=checkpoint, devices=devices)
+    try:
+        state = train_sweep(cfg, state=state if state is not None else target,
+                            start_step=step, progress=progress, on_chunk=checkpoint,
+                            devices=devices)
+    except FloatingPointError as err:
+        kept = (f"the last good checkpoint is kept in {ckpt}" if ckpt.exists()
+                else "no checkpoint was written before it")
+        raise FloatingPointError(f"{err}; {kept}") from None
     result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir))
     save_run(result, run_dir)
     return result

@@ -245,7 +245,8 @@ def train_sweep(
             bar.close()
             raise FloatingPointError(
                 f"training diverged by step {step}: non-finite loss in "
-                f"{int(np.sum(~np.isfinite(loss)))} model(s); lower lr={t.lr}"
+                f"{int(np.sum(~np.isfinite(loss)))} model(s); the likely cause is a learning "
+                f"rate too high for this toy model (lr={t.lr}): lower it"
             )
         bar.update(done)
         bar.set_postfix(mse=f"{float(np.mean(logs['mse'])):.4f}")
