@@ -269,3 +269,13 @@ def test_sweep_from_dict_unknown_and_missing_fields_named():
         SweepConfig.from_dict(data)
     with pytest.raises(ValueError, match="foo"):
         _toy(correlation=dict(kind="none", foo=1))
+
+
+def test_repeated_k_values_are_refused():
+    """Each model of a sweep is addressed by (seed, k), so repeated k values are refused."""
+    import pytest
+
+    from toysae import SAEConfig, SweepConfig, presets
+
+    with pytest.raises(ValueError, match="ks=.*repeats"):
+        SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5), ks=(2.0, 2.0))

@@ -301,6 +301,8 @@ class SweepConfig:
         if len(tuple(self.ks)) == 0:
             raise ValueError("ks is empty; expected at least one k in (0, width]")
         ks = check_floats("k", self.ks, lo=0.0, hi=float(w), lo_open=True)
+        if len(set(ks)) != len(ks):
+            raise ValueError(f"ks={ks} has repeats; expected distinct k values")
         object.__setattr__(self, "ks", ks)
         if len(tuple(self.seeds)) == 0:
             raise ValueError("seeds is empty; expected at least one integer seed")
