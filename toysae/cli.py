@@ -138,6 +138,28 @@ def cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+def cmd_find_l0(args) -> int:
+    from .l0 import find_l0
+
+    args.k, args.init, args.chunk_steps = "1", "random", None  # find_l0 chooses the ks
+    cfg = _sweep_config(args)  # every check happens here, before any compute
+    if args.json:
+        parent = Path(args.json).resolve().parent
+        if not parent.is_dir():
+            raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+    result = find_l0(cfg, out_dir=args.out, progress=not args.no_progress)
+    print(f"true L0 {result['true_l0']:.4g}; {result['trainings']} SAE trainings over k = "
+          f"{', '.join(f'{k:g}' for k in result['ks'])}")
+    print(f"{'rule':<16}{'L0':>6}{'spread':>8}")
+    for rule, est in result["estimates"].items():
+        print(f"{rule:<16}{est['l0']:>6g}{est['spread']:>8.2f}")
+    if args.json:
+        from .store import atomic_write
+
+        atomic_write(args.json, json.dumps(result, indent=1))
+    return EXIT_OK
+
+
 def cmd_show(args) -> int:
     from .store import load_run
 
@@ -190,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "the cores are split into N devices; 2 is fastest on 2 cores)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_sweep)
+
+    f = sub.add_parser("find-l0", help="estimate the true L0 from SAE sweeps",
+                       description="Train a coarse k grid, refine around the c_dec minimum, "
+                       "and report each selection rule's L0 estimate (toysae.l0).")
+    fsrc = f.add_mutually_exclusive_group(required=True)
+    fsrc.add_argument("--preset", help="named toy model (see `toysae presets`)")
+    fsrc.add_argument("--toy", metavar="FILE.json", help="toy model described as JSON")
+    f.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    f.add_argument("--width", type=int, help="SAE latents (default: number of true features)")
+    f.add_argument("--samples", type=int, help="training samples per SAE (default 15M)")
+    f.add_argument("--batch-size", type=int, help="batch size (default 1024)")
+    f.add_argument("--lr", type=float, help="Adam learning rate (default 3e-4)")
+    f.add_argument("--n-eval", type=int, help="evaluation samples (default 100,000)")
+    f.add_argument("--out", metavar="DIR", help="cache the sweeps under DIR")
+    f.add_argument("--json", metavar="PATH", help="write the estimates as JSON")
+    f.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    f.set_defaults(func=cmd_find_l0)
 
     sh = sub.add_parser("show", help="print a stored run", description="Print the config "
                         "summary and metrics table of a run directory written by --out.")

@@ -1,0 +1,194 @@
+"""Choosing L0 from a k sweep: selection rules on metric-vs-L0 curves (paper §3.4, A.10).
+
+Every rule takes the sweep grid ``l0s [n]`` (ascending) and per-seed curves
+``values [S, n]`` (e.g. c_dec or s_n^dec of each seed at each L0) and returns an
+:class:`L0Estimate`: the estimate from the seed-mean curve, its spread (standard
+deviation over seeds of the per-seed estimates) and the mean curve it used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class L0Estimate:
+    """An L0 chosen by one rule.
+
+    Attributes:
+      rule: the rule's name.
+      l0: the estimate (a value of the grid).
+      spread: standard deviation over seeds of the per-seed estimates (0 for one seed).
+      per_seed: the per-seed estimates, ``[S]``.
+      curve: the seed-mean curve the estimate was read from, ``[n]``.
+    """
+
+    rule: str
+    l0: float
+    spread: float
+    per_seed: tuple[float, ...]
+    curve: tuple[float, ...]
+
+
+def _check(l0s, values) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(l0s, dtype=np.float64)
+    y = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    if x.ndim != 1 or x.size < 3:
+        raise ValueError(f"l0s has shape {x.shape}; expected at least 3 grid points")
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("l0s must be strictly increasing")
+    if y.shape[1] != x.size:
+        raise ValueError(f"values has shape {y.shape}; expected [seeds, {x.size}]")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("values has non-finite entries; expected finite metric values")
+    return x, y
+
+
+def _estimate(rule: str, x: np.ndarray, y: np.ndarray, pick) -> L0Estimate:
+    mean = y.mean(axis=0)
+    per_seed = np.array([x[pick(x, row)] for row in y])
+    return L0Estimate(rule, float(x[pick(x, mean)]), float(per_seed.std()),
+                      tuple(per_seed.tolist()), tuple(mean.tolist()))
+
+
+def argmin_rule(l0s, values, rule: str = "argmin") -> L0Estimate:
+    """The grid L0 minimising the curve (the paper's rule for toy models, §3.4).
+
+    Example:
+      >>> argmin_rule([1, 2, 3, 4], [[3.0, 1.0, 2.0, 2.5]]).l0
+      2.0
+    """
+    x, y = _check(l0s, values)
+    return _estimate(rule, x, y, lambda x, v: int(np.argmin(v)))
+
+
+def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
+    """The elbow of a curve that falls steeply as L0 grows and then flattens (or rises
+    slowly): the point of the curve farthest below the chord from its first point to
+    its last point, after scaling both axes to [0, 1] (the "Kneedle" construction).
+
+    This reads the L0 "just before c_dec rises steeply as L0 falls" (paper §3.4, for
+    curves without a clean minimum).
+
+    Example:
+      >>> elbow_rule([1, 2, 3, 4, 5, 6], [[10.0, 5.0, 1.0, 0.9, 0.8, 0.7]]).l0
+      3.0
+    """
+    x, y = _check(l0s, values)
+
+    def pick(x, v):
+        xs = (x - x[0]) / (x[-1] - x[0])
+        span = v.max() - v.min()
+        vs = (v - v.min()) / span if span > 0 else np.zeros_like(v)
+        chord = vs[0] + (vs[-1] - vs[0]) * xs
+        return int(np.argmax(chord - vs))
+
+    return _estimate(rule, x, y, pick)
+
+
+def s_n_for_width(width: int) -> int:
+    """The n of s_n^dec used by :func:`find_l0`: the reported n closest to ``width / 3``
+    (paper A.10 asks for n above the L0 range and below h/2; the paper uses 12 and 18
+    at h = 50)."""
+    from .sweep import default_s_n
+
+    ns = default_s_n(width)
+    return min(ns, key=lambda n: abs(n - width / 3))
+
+
+def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
+    """About ``n`` integer k values from 1 to ``k_max``, denser at low k (geometric)."""
+    ks = np.unique(np.round(np.geomspace(1.0, k_max, n)))
+    return tuple(float(k) for k in ks)
+
+
+def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
+    """Coarse-to-fine search for the integer k minimising a score.
+
+    ``score(ks)`` trains (or looks up) the given k values and returns
+    ``{k: value}``.  After the coarse grid, the bracket around the best k so far is
+    narrowed by scoring the integer midpoints of its two halves, until both integer
+    neighbours of the best k are scored: about ``2 · log2(range)`` extra k values for a
+    unimodal curve instead of every integer.
+
+    Returns:
+      Every ``{k: value}`` scored.
+
+    Example:
+      >>> seen = search_k(lambda ks: {k: (k - 11) ** 2 for k in ks}, (1.0, 4.0, 16.0, 33.0))
+      >>> min(seen, key=seen.get), len(seen) < 33
+      (11.0, True)
+    """
+    seen = dict(score(tuple(coarse)))
+    while True:
+        ks = sorted(seen)
+        best = min(ks, key=lambda k: (seen[k], k))
+        i = ks.index(best)
+        lo = ks[i - 1] if i > 0 else best
+        hi = ks[i + 1] if i + 1 < len(ks) else best
+        new = {float(np.floor((lo + best) / 2)), float(np.ceil((best + hi) / 2))}
+        new = tuple(sorted(k for k in new if k not in seen and lo < k < hi))
+        if not new:
+            return seen
+        seen.update(score(new))
+
+
+def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bool = True,
+            coarse_points: int = 6) -> dict:
+    """Estimates the true L0 of a toy model from SAE sweeps, coarse grid then refined.
+
+    Trains a coarse k grid (all seeds), narrows in on the seed-mean c_dec minimum with
+    :func:`search_k`, and applies every rule to all k trained: ``argmin_c_dec``,
+    ``argmin_s_n`` (n from :func:`s_n_for_width`) and ``elbow_c_dec``.
+
+    Args:
+      sweep_cfg: a :class:`~toysae.config.SweepConfig` giving toy, SAE, training and
+        seeds (its ``ks`` are ignored).
+      k_max: largest k tried (default: min(width, 3 · true L0 rounded up)).
+      out_dir: cache directory for the sweeps (resumable).
+      progress: progress bars.
+      coarse_points: about how many coarse k values.
+
+    Returns:
+      ``{"true_l0", "trainings", "ks", "estimates": {rule: {"l0", "spread", "per_seed",
+      "curve"}}}``.
+    """
+    import dataclasses
+
+    from .sweep import run_sweep
+
+    width = sweep_cfg.sae.width
+    if k_max is None:
+        k_max = float(min(width, np.ceil(3 * sweep_cfg.toy.true_l0)))
+    records = {}
+
+    def train(ks):
+        cfg = dataclasses.replace(sweep_cfg, ks=ks)
+        for rec in run_sweep(cfg, out_dir, progress=progress).records:
+            records[(rec["seed"], rec["k"])] = rec
+
+    seeds = sweep_cfg.seeds
+
+    def mean_c_dec(ks):
+        train(ks)
+        return {k: float(np.mean([records[(s, k)]["c_dec"] for s in seeds])) for k in ks}
+
+    search_k(mean_c_dec, coarse_grid(k_max, coarse_points))
+    ks = sorted({k for _, k in records})
+    n = s_n_for_width(width)
+
+    def curve(name):
+        return np.array([[records[(s, k)][name] for k in ks] for s in seeds])
+
+    rules = [argmin_rule(ks, curve("c_dec"), "argmin_c_dec"),
+             argmin_rule(ks, curve(f"s{n}_dec"), f"argmin_s{n}_dec"),
+             elbow_rule(ks, curve("c_dec"), "elbow_c_dec")]
+    return {
+        "true_l0": sweep_cfg.toy.true_l0,
+        "trainings": len(records),
+        "ks": ks,
+        "estimates": {e.rule: {"l0": e.l0, "spread": e.spread, "per_seed": list(e.per_seed),
+                               "curve": list(e.curve)} for e in rules},
+    }
