@@ -16,6 +16,9 @@ from .features import near_orthogonal_features as near_orthogonal_features
 from .features import orthogonal_features as orthogonal_features
 from .generator import ToyModel as ToyModel
 from .generator import build_toy as build_toy
+from .l0 import argmin_rule as argmin_rule
+from .l0 import elbow_rule as elbow_rule
+from .l0 import find_l0 as find_l0
 from .metrics import c_dec as c_dec
 from .metrics import cos_matrix as cos_matrix
 from .metrics import evaluate as evaluate
