@@ -192,6 +192,7 @@ def train_sweep(
     progress: bool = True,
     on_chunk: Callable[[int, TrainState, dict], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
+    toy: ToyModel | None = None,
 ) -> TrainState:
     """Trains every model of a sweep; returns the final stacked state.
 
@@ -204,8 +205,11 @@ def train_sweep(
         checkpoint; ``state`` must not be kept (its buffers are donated next chunk).
       devices: devices to shard the models over (see :mod:`toysae.sharding`); None
         runs on the default device.
+      toy: a prebuilt toy model to train on instead of ``build_toy(cfg.toy)`` (for
+        feature directions no config describes); the caller owns its provenance.
     """
-    toy = build_toy(cfg.toy)
+    if toy is None:
+        toy = build_toy(cfg.toy)
     if state is None:
         state = init_sweep_state(cfg, toy)
     t = cfg.train

@@ -1,0 +1,169 @@
+"""Shared helpers of the experiment scripts: arguments, figures, JSON, sweeps, summaries.
+
+Every script takes ``--quick`` (a reduced budget, outputs named ``*_quick``, so a quick
+check never overwrites the full-budget figures) and ``--out-dir`` (where sweeps are
+cached by config digest, default ``runs/``): re-running a script reloads finished sweeps
+instead of retraining them, so re-plotting is cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from toysae import SweepConfig, ToyModel, run_sweep  # noqa: E402
+from toysae.metrics import match  # noqa: E402
+from toysae.store import atomic_write, is_complete, run_dir_for  # noqa: E402
+from toysae.sweep import evaluate_state, train_sweep  # noqa: E402
+
+DPI = 110
+MAX_FIGURE_BYTES = 300_000
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The common command line: ``--quick``, ``--out-dir``, ``--fig-dir``, ``--no-progress``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced budget; outputs are named *_quick (full ones are kept)")
+    parser.add_argument("--out-dir", default="runs/",
+                        help="cache of finished sweeps, keyed by config digest (default runs/)")
+    parser.add_argument("--fig-dir", default=str(REPO / "figures"),
+                        help="where figures and the results JSON go (default figures/)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser.parse_args(argv)
+
+
+def output_name(stem: str, quick: bool) -> str:
+    """``stem`` or ``stem_quick``."""
+    return f"{stem}_quick" if quick else stem
+
+
+def save_figure(fig, fig_dir: str | Path, stem: str) -> dict:
+    """Saves ``fig`` as ``fig_dir/stem.png`` at :data:`DPI`; returns its path and size.
+
+    Raises:
+      RuntimeError: if the PNG exceeds :data:`MAX_FIGURE_BYTES` (figures are kept small).
+    """
+    path = Path(fig_dir) / f"{stem}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    size = path.stat().st_size
+    if size > MAX_FIGURE_BYTES:
+        raise RuntimeError(f"{path} is {size} bytes; expected < {MAX_FIGURE_BYTES}")
+    print(f"wrote {path} ({size / 1000:.0f} kB)")
+    return {"path": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
+            "bytes": size}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.ndarray, jax.Array)):
+        return _jsonable(np.asarray(obj).tolist())
+    return obj
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Writes ``data`` as indented JSON atomically (numpy and JAX values converted)."""
+    atomic_write(path, json.dumps(_jsonable(data), indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """Per-seed values, mean, sample std (ddof 1) and standard error of the mean."""
+    v = np.asarray(values, dtype=np.float64)
+    std = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
+    return {"per_seed": v.tolist(), "mean": float(v.mean()), "std": std,
+            "sem": std / math.sqrt(v.size)}
+
+
+def cached_sweep(cfg: SweepConfig, out_dir: str, progress: bool = True):
+    """``run_sweep(cfg, out_dir)`` with timing; returns ``(result, info)``."""
+    cached = is_complete(run_dir_for(cfg, out_dir))
+    t0 = time.perf_counter()
+    result = run_sweep(cfg, out_dir, progress=progress)
+    info = {"digest": cfg.digest(), "cached": cached,
+            "wall_s": round(time.perf_counter() - t0, 2)}
+    return result, info
+
+
+def features_digest(features) -> str:
+    """Short hash of a feature matrix (names cached runs of custom toys)."""
+    return hashlib.sha256(np.asarray(features, np.float32).tobytes()).hexdigest()[:16]
+
+
+def sweep_with_toy(cfg: SweepConfig, toy: ToyModel, out_dir: str) -> tuple[list[dict], dict]:
+    """Trains and evaluates a sweep on an explicitly given :class:`ToyModel`.
+
+    ``run_sweep`` builds its toy from ``cfg.toy``, whose feature kinds are only
+    ``orthogonal`` and ``near_orthogonal``; random (overlapping) directions need the
+    toy's arrays replaced.  This trains with :func:`toysae.sweep.train_sweep` on the
+    given toy (same init, keys and steps), without checkpoints, and caches the records
+    as ``out_dir/custom/<config digest>-<features digest>.json``.
+    """
+    path = Path(out_dir) / "custom" / f"{cfg.digest()}-{features_digest(toy.features)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())["runs"], {"digest": path.stem, "cached": True,
+                                                      "wall_s": 0.0}
+    t0 = time.perf_counter()
+    state = train_sweep(cfg, toy=toy, progress=False)
+    records = evaluate_state(cfg, toy, state)
+    atomic_write(path, json.dumps({"runs": records,
+                                   "features": np.asarray(toy.features).tolist()}))
+    return records, {"digest": path.stem, "cached": False,
+                     "wall_s": round(time.perf_counter() - t0, 2)}
+
+
+def matched_rows(cos) -> np.ndarray:
+    """Signed ``[h, g]`` cosines with rows reordered so latent ``i`` is the one matched
+    (Hungarian, on ``|cos|``) to feature ``i``; unmatched latents follow."""
+    cos = np.asarray(cos, dtype=np.float64)
+    rows, _ = match(jnp.asarray(np.abs(cos)))
+    rows = [int(r) for r in np.asarray(rows)]
+    rest = [r for r in range(cos.shape[0]) if r not in rows]
+    return cos[rows + rest]
+
+
+def cos_heatmap(ax, cos, title: str):
+    """Signed-cosine heatmap (latents × features), diverging colormap centred at 0."""
+    cos = np.asarray(cos)
+    im = ax.imshow(cos, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="equal")
+    h, g = cos.shape
+    ax.set_xticks(range(g))
+    ax.set_yticks(range(h))
+    ax.set_xlabel("true feature")
+    ax.set_ylabel("SAE latent (matched)")
+    ax.set_title(title, fontsize=9)
+    for i in range(h):
+        for j in range(g):
+            v = cos[i, j]
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if abs(v) > 0.6 else "black")
+    return im
