@@ -183,6 +183,25 @@ def cmd_presets(args) -> int:
     return EXIT_OK
 
 
+def _add_training_args(parser: argparse.ArgumentParser, seeds: str) -> None:
+    """Options shared by the subcommands that train: toy model, SAE width, budget."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="named toy model (see `toysae presets`)")
+    src.add_argument("--toy", metavar="FILE.json", help="toy model described as JSON")
+    parser.add_argument("--seeds", default=seeds,
+                        help=f"comma-separated integer seeds (default {seeds})")
+    parser.add_argument("--width", type=int,
+                        help="SAE latents (default: number of true features)")
+    parser.add_argument("--samples", type=int,
+                        help="training samples per SAE (default 15,000,000)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default 1024)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 3e-4)")
+    parser.add_argument("--n-eval", type=int, help="evaluation samples (default 100,000)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="store runs under DIR (cached, resumable)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="toysae", description="Toy-model simulations of sparse autoencoders with known "
@@ -193,41 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="train BatchTopK SAEs for every k × seed, print metrics",
                        description="Train one BatchTopK SAE per (k, seed) in one compiled "
                        "program and print recovery metrics against the true features.")
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", help="named toy model (see `toysae presets`)")
-    src.add_argument("--toy", metavar="FILE.json", help="toy model described as JSON")
+    _add_training_args(s, seeds="0")
     s.add_argument("--k", required=True, help="comma-separated k values in (0, width], "
                    "e.g. 5,11,18; fractional k keeps round(k*batch) activations per batch")
-    s.add_argument("--seeds", default="0", help="comma-separated integer seeds (default 0)")
-    s.add_argument("--samples", type=int, help="training samples per SAE (default 15,000,000)")
-    s.add_argument("--batch-size", type=int, help="batch size (default 1024)")
-    s.add_argument("--lr", type=float, help="Adam learning rate (default 3e-4)")
-    s.add_argument("--width", type=int, help="SAE latents (default: number of true features)")
     s.add_argument("--init", default="random", help="random or ground_truth (default random)")
-    s.add_argument("--n-eval", type=int, help="evaluation samples (default 100,000)")
     s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
-    s.add_argument("--out", metavar="DIR", help="store runs under DIR (cached, resumable)")
     s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
     s.add_argument("--devices", type=int, help="shard the models over N devices (on a CPU "
                    "the cores are split into N devices; 2 is fastest on 2 cores)")
-    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     s.set_defaults(func=cmd_sweep)
 
     f = sub.add_parser("find-l0", help="estimate the true L0 from SAE sweeps",
                        description="Train a coarse k grid, refine around the c_dec minimum, "
                        "and report each selection rule's L0 estimate (toysae.l0).")
-    fsrc = f.add_mutually_exclusive_group(required=True)
-    fsrc.add_argument("--preset", help="named toy model (see `toysae presets`)")
-    fsrc.add_argument("--toy", metavar="FILE.json", help="toy model described as JSON")
-    f.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    f.add_argument("--width", type=int, help="SAE latents (default: number of true features)")
-    f.add_argument("--samples", type=int, help="training samples per SAE (default 15M)")
-    f.add_argument("--batch-size", type=int, help="batch size (default 1024)")
-    f.add_argument("--lr", type=float, help="Adam learning rate (default 3e-4)")
-    f.add_argument("--n-eval", type=int, help="evaluation samples (default 100,000)")
-    f.add_argument("--out", metavar="DIR", help="cache the sweeps under DIR")
+    _add_training_args(f, seeds="0,1,2")
     f.add_argument("--json", metavar="PATH", help="write the estimates as JSON")
-    f.add_argument("--no-progress", action="store_true", help="hide progress bars")
     f.set_defaults(func=cmd_find_l0)
 
     sh = sub.add_parser("show", help="print a stored run", description="Print the config "
