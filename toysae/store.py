@@ -157,7 +157,7 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
     try:
         state = train_sweep(cfg, state=state if state is not None else target,
                             start_step=step, progress=progress, on_chunk=checkpoint,
-                            devices=devices)
+                            devices=devices, toy=toy)
     except FloatingPointError as err:
         kept = (f"the last good checkpoint is kept in {ckpt}" if ckpt.exists()
                 else "no checkpoint was written before it")

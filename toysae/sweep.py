@@ -133,6 +133,7 @@ def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[d
     s_n = default_s_n(cfg.sae.width)
     ks = jnp.asarray(cfg.ks, jnp.float32)
     out = jax.device_get(_evaluate_all(state.params, ks, state.threshold, toy.features, x, s_n))
+    thresholds = np.asarray(state.threshold).reshape(-1)
     records = []
     for i, (seed, k) in enumerate((s, k) for s in cfg.seeds for k in cfg.ks):
         rec = {"seed": seed, "k": k}
@@ -141,7 +142,7 @@ def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[d
         for name, val in out.items():
             v = np.asarray(val[i])
             rec[name] = v.tolist() if v.ndim else (int(v) if name in _INT_METRICS else float(v))
-        rec["threshold"] = float(np.asarray(state.threshold).reshape(-1)[i])
+        rec["threshold"] = float(thresholds[i])
         records.append(rec)
     return records
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .sae import Params, pre_activations, unit_decoder
+from .sae import Params, decode, pre_activations, unit_decoder
 from .topk import batch_topk_mask, row_topk_mask
 
 
@@ -107,7 +107,7 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
     pre = pre_activations(params, x)
     mask, t = batch_topk_mask(pre, k)
     acts = jnp.where(mask, pre, 0.0)
-    x_hat = acts @ unit_decoder(params) + params["b_dec"]
+    x_hat = decode(params, acts)
     mse = jnp.mean(jnp.sum((x_hat - x) ** 2, axis=-1))
     loss = mse
     if aux_coef > 0:
