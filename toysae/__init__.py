@@ -4,6 +4,7 @@ Reproduces and extends the toy models of Chanin & Garriga-Alonso, *Sparse but Wr
 Incorrect L0 Leads to Incorrect Features in Sparse Autoencoders* (arXiv 2508.16560).
 """
 
+from . import jumprelu as jumprelu
 from . import presets as presets
 from .config import CorrelationSpec as CorrelationSpec
 from .config import SAEConfig as SAEConfig

@@ -24,6 +24,10 @@ from .validation import (
 CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
 FEATURE_KINDS = ("orthogonal", "near_orthogonal")
 INIT_KINDS = ("random", "ground_truth")
+ARCHS = ("batchtopk", "jumprelu")
+# SAEConfig fields that only a JumpReLU SAE uses; left out of a BatchTopK config's
+# dict so that digests of BatchTopK sweeps do not depend on them.
+JUMPRELU_FIELDS = ("bandwidth", "init_threshold", "tanh_scale", "warmup_steps")
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ class ToyConfig:
 
 @dataclass(frozen=True)
 class SAEConfig:
-    """A BatchTopK SAE and its initialisation.
+    """An SAE (BatchTopK by default, or JumpReLU) and its initialisation.
 
     Attributes:
       width: h, number of latents (>= 1).
@@ -199,6 +203,13 @@ class SAEConfig:
       resample: resample latents silent for ``2 · dead_steps`` steps towards the
         residual of badly reconstructed inputs (see :mod:`toysae.train`).
       threshold_decay: EMA rate of the running inference threshold, in (0, 1].
+      arch: ``"batchtopk"`` or ``"jumprelu"`` (paper §3.6, :mod:`toysae.jumprelu`;
+        AuxK, resampling and the inference threshold are BatchTopK-only and ignored).
+      bandwidth: JumpReLU straight-through bandwidth ε (paper: 2.0), > 0.
+      init_threshold: JumpReLU initial threshold θ (paper: 0.1), > 0.
+      tanh_scale: c of the JumpReLU tanh sparsity penalty (SAELens default 4.0), > 0.
+      warmup_steps: steps over which the JumpReLU sparsity coefficient rises linearly
+        from 0 (paper: 10,000), >= 0.
     """
 
     width: int
@@ -209,9 +220,19 @@ class SAEConfig:
     dead_steps: int = 50
     threshold_decay: float = 0.01
     resample: bool = True
+    arch: str = "batchtopk"
+    bandwidth: float = 2.0
+    init_threshold: float = 0.1
+    tanh_scale: float = 4.0
+    warmup_steps: int = 10_000
 
     def __post_init__(self):
         check_int("width", self.width, lo=1)
+        check_choice("arch", self.arch, ARCHS)
+        check_float("bandwidth", self.bandwidth, lo=0.0, lo_open=True)
+        check_float("init_threshold", self.init_threshold, lo=0.0, lo_open=True)
+        check_float("tanh_scale", self.tanh_scale, lo=0.0, lo_open=True)
+        check_int("warmup_steps", self.warmup_steps, lo=0)
         check_choice("init", self.init, INIT_KINDS)
         check_float("init_noise", self.init_noise, lo=0.0)
         check_float("dec_init_norm", self.dec_init_norm, lo=0.0, lo_open=True)
@@ -220,6 +241,14 @@ class SAEConfig:
         if not isinstance(self.resample, bool):
             raise ValueError(f"resample={self.resample!r}; expected true or false")
         check_float("threshold_decay", self.threshold_decay, lo=0.0, hi=1.0, lo_open=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; a BatchTopK config leaves out the JumpReLU-only fields."""
+        data = dataclasses.asdict(self)
+        if self.arch == "batchtopk":
+            for name in ("arch", *JUMPRELU_FIELDS):
+                data.pop(name)
+        return data
 
 
 @dataclass(frozen=True)
@@ -287,6 +316,9 @@ class SweepConfig:
         ``round(k · batch)`` activations per batch.
       seeds: integer seeds.
       k_start: optional per-k starting values of a k schedule (same length as ``ks``).
+      lambdas: JumpReLU sparsity coefficients λ, one model column each (each > 0);
+        required with ``sae.arch == "jumprelu"`` (which ignores ``ks``), and refused
+        otherwise.  :attr:`columns` is ``ks`` or ``lambdas``, whichever applies.
     """
 
     toy: ToyConfig
@@ -295,12 +327,29 @@ class SweepConfig:
     ks: tuple[float, ...] = (11.0,)
     seeds: tuple[int, ...] = (0,)
     k_start: tuple[float, ...] | None = None
+    lambdas: tuple[float, ...] | None = None
 
     def __post_init__(self):
         w = self.sae.width
+        if self.sae.arch == "jumprelu":
+            if self.lambdas is None or len(tuple(self.lambdas)) == 0:
+                raise ValueError("lambdas is empty; a JumpReLU sweep needs at least one "
+                                 "sparsity coefficient lambda > 0")
+            lams = check_floats("lambdas", self.lambdas, lo=0.0, lo_open=True)
+            if len(set(lams)) != len(lams):
+                raise ValueError(f"lambdas={lams} has repeats; expected distinct values")
+            if self.k_start is not None:
+                raise ValueError("k_start is a BatchTopK k schedule; a JumpReLU sweep "
+                                 "(sae.arch='jumprelu') accepts only k_start=None")
+            object.__setattr__(self, "lambdas", lams)
+        elif self.lambdas is not None:
+            raise ValueError(f"lambdas={self.lambdas!r} needs sae.arch='jumprelu'; "
+                             f"a {self.sae.arch} sweep takes ks")
         if len(tuple(self.ks)) == 0:
             raise ValueError("ks is empty; expected at least one k in (0, width]")
-        ks = check_floats("k", self.ks, lo=0.0, hi=float(w), lo_open=True)
+        # A JumpReLU sweep ignores ks (its columns are lambdas): only coerced to floats.
+        hi = float(w) if self.sae.arch == "batchtopk" else None
+        ks = check_floats("k", self.ks, lo=0.0, hi=hi, lo_open=True)
         if len(set(ks)) != len(ks):
             raise ValueError(f"ks={ks} has repeats; expected distinct k values")
         object.__setattr__(self, "ks", ks)
@@ -319,8 +368,22 @@ class SweepConfig:
             raise ValueError(f"init='ground_truth' needs width == n_features, got width={w}, "
                              f"n_features={self.toy.n_features}")
 
+    @property
+    def columns(self) -> tuple[float, ...]:
+        """The value of each model column: ``lambdas`` for JumpReLU, else ``ks``."""
+        return self.lambdas if self.sae.arch == "jumprelu" else self.ks
+
+    @property
+    def column_name(self) -> str:
+        """``"lambda"`` for JumpReLU, else ``"k"`` (the records' key for a column)."""
+        return "lambda" if self.sae.arch == "jumprelu" else "k"
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["sae"] = self.sae.to_dict()
+        if self.lambdas is None:
+            data.pop("lambdas")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
@@ -340,6 +403,7 @@ class SweepConfig:
             ks=tuple(data["ks"]),
             seeds=tuple(data["seeds"]),
             k_start=None if data.get("k_start") is None else tuple(data["k_start"]),
+            lambdas=None if data.get("lambdas") is None else tuple(data["lambdas"]),
         )
 
     def digest(self) -> str:

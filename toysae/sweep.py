@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import sharding
+from . import jumprelu, sharding
 from .config import SweepConfig
 from .generator import ToyModel, build_toy
 from .metrics import evaluate
@@ -38,7 +38,7 @@ TRACE_COUNT = {"chunk": 0}
 def step_options(cfg: SweepConfig) -> StepOptions:
     t, s = cfg.train, cfg.sae
     return StepOptions(t.lr, t.beta1, t.beta2, s.aux_coef, s.dead_steps, s.threshold_decay,
-                       s.resample, s.dec_init_norm)
+                       s.resample, s.dec_init_norm, s.arch, s.bandwidth, s.tanh_scale)
 
 
 def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
@@ -48,11 +48,15 @@ def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
     def one_seed(seed):
         key = jax.random.fold_in(jax.random.key(seed), 0)
         if cfg.sae.init == "ground_truth":
-            return ground_truth_params(toy.features, key, cfg.sae.init_noise)
-        return init_params(key, toy.dim, cfg.sae.width, cfg.sae.dec_init_norm)
+            p = ground_truth_params(toy.features, key, cfg.sae.init_noise)
+        else:
+            p = init_params(key, toy.dim, cfg.sae.width, cfg.sae.dec_init_norm)
+        if cfg.sae.arch == "jumprelu":
+            p = jumprelu.with_threshold(p, cfg.sae.init_threshold)
+        return p
 
     params = jax.vmap(one_seed)(jnp.asarray(cfg.seeds))
-    n_k = len(cfg.ks)
+    n_k = len(cfg.columns)
     params = jax.tree.map(lambda a: jnp.repeat(a[:, None], n_k, axis=1), params)
     return jax.vmap(jax.vmap(partial(init_state, opts=opts)))(params)
 
@@ -127,16 +131,27 @@ def default_s_n(width: int) -> tuple[int, ...]:
     return ns or (max(1, width // 4),)
 
 
+@partial(jax.jit, static_argnames=("s_n",))
+def _evaluate_all_jumprelu(params, features, x, s_n):
+    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
+    return jax.lax.map(partial(jumprelu.evaluate, features=features, x=x, s_n=s_n), flat)
+
+
 def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[dict]:
-    """Metrics of every model, one record per (seed, k), on the shared evaluation set."""
+    """Metrics of every model, one record per (seed, column), on the shared evaluation
+    set; a record names its column ``"k"`` (BatchTopK) or ``"lambda"`` (JumpReLU)."""
     x = toy.sample(jax.random.key(cfg.train.eval_seed), cfg.train.n_eval)[1]
     s_n = default_s_n(cfg.sae.width)
-    ks = jnp.asarray(cfg.ks, jnp.float32)
-    out = jax.device_get(_evaluate_all(state.params, ks, state.threshold, toy.features, x, s_n))
+    if cfg.sae.arch == "jumprelu":
+        out = _evaluate_all_jumprelu(state.params, toy.features, x, s_n)
+    else:
+        ks = jnp.asarray(cfg.ks, jnp.float32)
+        out = _evaluate_all(state.params, ks, state.threshold, toy.features, x, s_n)
+    out = jax.device_get(out)
     thresholds = np.asarray(state.threshold).reshape(-1)
     records = []
-    for i, (seed, k) in enumerate((s, k) for s in cfg.seeds for k in cfg.ks):
-        rec = {"seed": seed, "k": k}
+    for i, (seed, k) in enumerate((s, k) for s in cfg.seeds for k in cfg.columns):
+        rec = {"seed": seed, cfg.column_name: k}
         if cfg.k_start is not None:
             rec["k_start"] = cfg.k_start[cfg.ks.index(k)]
         for name, val in out.items():
@@ -167,8 +182,8 @@ class SweepResult:
     run_dir: str | None = None
 
     def index(self, seed: int, k: float) -> tuple[int, int]:
-        """``(seed_idx, k_idx)`` of a model."""
-        return self.config.seeds.index(seed), self.config.ks.index(float(k))
+        """``(seed_idx, k_idx)`` of a model (``k`` is λ in a JumpReLU sweep)."""
+        return self.config.seeds.index(seed), self.config.columns.index(float(k))
 
     def params(self, seed: int, k: float) -> dict:
         """Parameter dict of one model."""
@@ -176,13 +191,16 @@ class SweepResult:
         return jax.tree.map(lambda a: a[i, j], self.state.params)
 
     def sae(self, seed: int, k: float) -> BatchTopKSAE:
-        """One model as a Flax NNX module."""
+        """One BatchTopK model as a Flax NNX module."""
+        if self.config.sae.arch != "batchtopk":
+            raise ValueError(f"sae() wraps BatchTopK models; this sweep's arch is "
+                             f"{self.config.sae.arch!r}: use params()")
         i, j = self.index(seed, k)
         return BatchTopKSAE.from_params(self.params(seed, k), k, self.state.threshold[i, j])
 
     def record(self, seed: int, k: float) -> dict:
         i, j = self.index(seed, k)
-        return self.records[i * len(self.config.ks) + j]
+        return self.records[i * len(self.config.columns) + j]
 
 
 def train_sweep(
@@ -216,14 +234,17 @@ def train_sweep(
     t = cfg.train
     n_steps = t.n_steps
     keys = data_keys(cfg.seeds)
-    k_end = jnp.asarray(cfg.ks, jnp.float32)
+    k_end = jnp.asarray(cfg.columns, jnp.float32)
     k_start = k_end if cfg.k_start is None else jnp.asarray(cfg.k_start, jnp.float32)
     schedule = (t.schedule_start, t.schedule_end, t.schedule_integer)
+    if cfg.sae.arch == "jumprelu":  # λ warms up linearly from 0 (paper §3.6)
+        k_start = jnp.zeros_like(k_end)
+        schedule = (0, cfg.sae.warmup_steps or None, False)
     length = min(t.chunk_steps, n_steps)
-    n_models = len(cfg.ks) * len(cfg.seeds)
+    n_models = len(cfg.columns) * len(cfg.seeds)
     bar = tqdm(total=n_steps, initial=start_step, disable=not progress, unit="step",
                desc=f"{n_models} SAE(s)", dynamic_ncols=True)
-    n_k = len(cfg.ks)
+    n_k = len(cfg.columns)
     sharded = devices is not None and len(devices) > 1
     if sharded:
         mesh = sharding.model_mesh(devices)

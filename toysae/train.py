@@ -56,6 +56,9 @@ class StepOptions(NamedTuple):
     threshold_decay: float
     resample: bool = True
     dec_init_norm: float = 0.1
+    arch: str = "batchtopk"
+    bandwidth: float = 2.0
+    tanh_scale: float = 4.0
 
     def optimizer(self) -> optax.GradientTransformation:
         return optax.adam(self.lr, b1=self.beta1, b2=self.beta2)
@@ -208,9 +211,17 @@ def sweep_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions)
     when no model has a dead latent (the common case), ``"all"`` when every model
     has at most ``d // 2`` dead latents, else the general ``"topk"``.
 
+    A JumpReLU stack (``opts.arch == "jumprelu"``) runs
+    :func:`toysae.jumprelu.train_step` instead, with λ in place of k.
+
     Returns:
       ``(new_state, (loss, mse, l0))``, each log ``[S, K]``.
     """
+    if opts.arch == "jumprelu":
+        from .jumprelu import train_step as jump_step
+
+        step = partial(jump_step, opts=opts)
+        return jax.vmap(jax.vmap(step, in_axes=(0, None, 0)), in_axes=(0, 0, None))(state, x, k)
 
     def run(aux):
         step = partial(train_step, opts=opts, aux=aux)

@@ -1,0 +1,182 @@
+"""JumpReLU SAE (paper §3.6, Fig 7): pure functions, trained by the same sweep engine.
+
+Parameters: the BatchTopK dict plus ``log_threshold [h]``::
+
+  pre  = (x − b_dec) W_enc + b_enc                                   [B, h]
+  acts = pre · 1[pre > θ],   θ = exp(log_threshold)                  [B, h]
+  x̂    = acts W_dec + b_dec                (raw decoder rows, not normalised)
+
+Training loss (the paper's recipe, SAELens's JumpReLU with the ``tanh`` sparsity mode)::
+
+  L = mean_b ‖x̂ − x‖² + λ_t · mean_b Σ_i tanh(c · acts_i · ‖W_dec,i‖)
+
+with λ_t rising linearly from 0 to λ over ``warmup_steps`` steps.  The jump has no
+gradient with respect to θ; the straight-through estimator of Rajamanoharan et al.
+(2024) replaces it by ``−(θ/ε) · K((pre − θ)/ε)`` with the rectangle kernel
+``K(z) = 1[|z| < 1/2]`` and bandwidth ε (paper: 2.0, initial θ = 0.1).  The gradient
+with respect to ``pre`` is that of ``pre · 1[pre > θ]`` with the mask held fixed.
+
+The sweep passes λ where a BatchTopK sweep passes k (one column of models per λ); see
+:class:`toysae.config.SweepConfig` ``lambdas``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import sae as batchtopk
+from .metrics import RECOVERED_COS, c_dec, cos_matrix, mcc, mixing, reconstruction, s_n_dec
+
+Params = dict[str, jax.Array]
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def jump(pre: jax.Array, threshold: jax.Array, bandwidth: float) -> jax.Array:
+    """``pre · 1[pre > threshold]`` with the straight-through threshold gradient.
+
+    Args:
+      pre: ``[..., h]`` pre-activations.
+      threshold: ``[h]`` positive thresholds θ.
+      bandwidth: ε of the rectangle kernel (static).
+
+    Returns:
+      ``[..., h]`` activations.
+
+    Example:
+      >>> g = jax.grad(lambda t: jump(jnp.array([0.5, 2.0]), t, 2.0).sum())(jnp.ones(2))
+      >>> g.tolist()  # only pre = 0.5 lies within ε/2 = 1 of θ = 1: −θ/ε
+      [-0.5, -0.0]
+    """
+    return jnp.where(pre > threshold, pre, 0.0)
+
+
+def _jump_fwd(pre, threshold, bandwidth):
+    return jump(pre, threshold, bandwidth), (pre, threshold)
+
+
+def _jump_bwd(bandwidth, res, g):
+    pre, threshold = res
+    g_pre = jnp.where(pre > threshold, g, 0.0)
+    kernel = (jnp.abs((pre - threshold) / bandwidth) < 0.5).astype(pre.dtype)
+    g_thr = -(threshold / bandwidth) * kernel * g
+    # Sum the threshold gradient over the leading (batch) axes.
+    g_thr = jnp.sum(g_thr.reshape(-1, threshold.shape[-1]), axis=0)
+    return g_pre, g_thr
+
+
+jump.defvjp(_jump_fwd, _jump_bwd)
+
+
+def init_params(key: jax.Array, dim: int, width: int, dec_init_norm: float = 0.1,
+                init_threshold: float = 0.1) -> Params:
+    """Random init as :func:`toysae.sae.init_params`, plus ``log_threshold`` at
+    ``log(init_threshold)``."""
+    p = batchtopk.init_params(key, dim, width, dec_init_norm)
+    return with_threshold(p, init_threshold)
+
+
+def with_threshold(params: Params, init_threshold: float) -> Params:
+    """``params`` with a ``log_threshold [h]`` of ``log(init_threshold)`` added."""
+    h = params["W_dec"].shape[0]
+    return {**params, "log_threshold": jnp.full((h,), jnp.log(init_threshold), jnp.float32)}
+
+
+def threshold(params: Params) -> jax.Array:
+    """``[h]`` thresholds θ = exp(log_threshold)."""
+    return jnp.exp(params["log_threshold"])
+
+
+def pre_activations(params: Params, x: jax.Array) -> jax.Array:
+    """``[B, h]`` (x − b_dec) W_enc + b_enc (no ReLU: θ > 0 does that job)."""
+    return (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
+
+
+def encode(params: Params, x: jax.Array, bandwidth: float = 2.0) -> jax.Array:
+    """``[B, h]`` JumpReLU activations (differentiable in θ through :func:`jump`)."""
+    return jump(pre_activations(params, x), threshold(params), bandwidth)
+
+
+def decode(params: Params, acts: jax.Array) -> jax.Array:
+    """``[B, d]`` reconstruction with the raw decoder, ``acts W_dec + b_dec``."""
+    return acts @ params["W_dec"] + params["b_dec"]
+
+
+def loss_fn(params: Params, x: jax.Array, lam: jax.Array, bandwidth: float,
+            tanh_scale: float):
+    """Training loss of one JumpReLU SAE on one batch (module docstring).
+
+    Args:
+      params: parameter dict.
+      x: ``[B, d]`` batch.
+      lam: scalar sparsity coefficient of this step (after warm-up scaling).
+      bandwidth: ε of the straight-through estimator.
+      tanh_scale: c of the tanh penalty.
+
+    Returns:
+      ``(loss, (mse, acts [B, h]))``.
+    """
+    acts = encode(params, x, bandwidth)
+    x_hat = decode(params, acts)
+    mse = jnp.mean(jnp.sum((x_hat - x) ** 2, axis=-1))
+    norms = jnp.linalg.norm(params["W_dec"], axis=-1)
+    # acts >= 0 (θ > 0), so |acts| = acts; without the abs the penalty's gradient at
+    # acts = 0 is c·‖W_dec,i‖ (as in SAELens), which the straight-through estimator
+    # passes to θ for inputs just below the threshold too.
+    sparsity = jnp.mean(jnp.sum(jnp.tanh(tanh_scale * acts * norms), axis=-1))
+    return mse + lam * sparsity, (mse, acts)
+
+
+def train_step(state, x: jax.Array, lam: jax.Array, opts):
+    """One Adam step of one JumpReLU SAE; the counterpart of
+    :func:`toysae.train.train_step` (same state and log layout).
+
+    Args:
+      state: :class:`toysae.train.TrainState` (``threshold`` holds the mean θ, for
+        logging only).
+      x: ``[B, d]`` batch.
+      lam: scalar λ of this step.
+      opts: :class:`toysae.train.StepOptions` (uses ``bandwidth`` and ``tanh_scale``).
+
+    Returns:
+      ``(new_state, (loss, mse, l0))``.
+    """
+    (loss, (mse, acts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, x, lam, opts.bandwidth, opts.tanh_scale)
+    updates, opt_state = opts.optimizer().update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    fired = jnp.any(acts != 0, axis=0)
+    since = jnp.where(fired, 0, state.since_fired + 1)
+    l0 = jnp.sum(acts != 0) / x.shape[0]
+    thr = jnp.mean(threshold(params))
+    return state._replace(params=params, opt_state=opt_state, threshold=thr,
+                          since_fired=since), (loss, mse, l0)
+
+
+def evaluate(params: Params, features: jax.Array, x: jax.Array,
+             s_n: tuple[int, ...] = (), mixing_feature: int = 0) -> dict[str, jax.Array]:
+    """Every metric of one JumpReLU SAE (same keys as :func:`toysae.metrics.evaluate`
+    except the BatchTopK-only ``mse_thr``/``l0_thr``; ``l0`` is the achieved L0).
+
+    The metrics module decodes with unit decoder rows, so the activations are scaled by
+    the row norms first: ``(acts · ‖W_dec‖) Ŵ_dec = acts W_dec``, the same ``x̂``.
+    """
+    cos = cos_matrix(params, features)
+    abs_cos = jnp.abs(cos)
+    best = jnp.max(abs_cos, axis=0)
+    pre = pre_activations(params, x)
+    acts = jnp.where(pre > threshold(params), pre, 0.0)
+    norms = jnp.linalg.norm(params["W_dec"], axis=-1)
+    out = dict(cos=cos, best_cos=best, mcc=mcc(abs_cos),
+               n_recovered=jnp.sum(best > RECOVERED_COS), c_dec=c_dec(params),
+               mixing=mixing(cos, mixing_feature))
+    out.update(reconstruction(params, x, acts * norms))
+    out["l0"] = jnp.mean(jnp.sum(acts != 0, axis=-1))
+    out["dead_latents"] = jnp.sum(~jnp.any(acts != 0, axis=0))
+    out["threshold_mean"] = jnp.mean(threshold(params))
+    for n in s_n:
+        out[f"s{n}_dec"] = s_n_dec(params, x, n)
+    return out
