@@ -236,7 +236,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("presets", help="list named toy models with their true L0")
     pr.set_defaults(func=cmd_presets)
+
+    # Listed for --help; its arguments are parsed by experiments/reproduce.py (main()
+    # hands "toysae reproduce ..." over before this parser runs).
+    sub.add_parser("reproduce", help="regenerate every figure and the claim table of the "
+                   "paper's toy models (experiments/reproduce.py; --quick for minutes)")
     return p
+
+
+def experiments_dir() -> Path:
+    """The repository's ``experiments/`` folder (present in a clone, not in a wheel)."""
+    return Path(__file__).resolve().parent.parent / "experiments"
+
+
+def cmd_reproduce(argv: list[str]) -> int:
+    """Runs ``experiments/reproduce.py`` with ``argv``; returns its exit status."""
+    import importlib.util
+
+    script = experiments_dir() / "reproduce.py"
+    if not script.is_file():
+        print(f"toysae reproduce: error: {script} not found; reproduce runs from a clone of "
+              "the repository (pip install -e .), whose experiments/ it uses", file=sys.stderr)
+        return EXIT_USAGE
+    sys.path.insert(0, str(script.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("toysae_reproduce", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main(argv)
+    except SystemExit as exit_:  # argparse errors (2) and failed scripts
+        if exit_.code in (None, 0):
+            return 0
+        if not isinstance(exit_.code, int):
+            print(f"toysae reproduce: error: {exit_.code}", file=sys.stderr)
+            return 1
+        return exit_.code
+    except KeyboardInterrupt:
+        print("toysae reproduce: interrupted; finished sweeps are cached and the same command "
+              "resumes", file=sys.stderr)
+        return 130
+    finally:
+        sys.path.remove(str(script.parent))
+    return 0
 
 
 def _raise_interrupt(signum, frame):
@@ -244,6 +285,9 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reproduce"]:
+        return cmd_reproduce(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM (e.g. a batch scheduler) stops like Ctrl-C: the last checkpoint is kept.

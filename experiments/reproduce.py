@@ -1,0 +1,129 @@
+"""Regenerates every toy-model figure and number of "Sparse but Wrong" and the claim
+table: the job behind ``toysae reproduce``.
+
+Runs each experiment script in its own process, in order (cheap ones first), then
+gathers the claim records of their results files into ``figures/claims.json`` and, at
+the paper's budget, rewrites the claim table of ``README.md`` between its markers.
+Trained SAEs are cached under ``--out-dir`` by config digest and checkpointed while
+they train, so an interrupted reproduction resumes where it stopped, and a rerun only
+re-plots.  ``--quick`` runs every script at its reduced budget (outputs ``*_quick``;
+the README is left alone).
+
+Usage: ``python experiments/reproduce.py [--quick] [--only main_toy,jumprelu]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from claims import RESULT_STEMS, collect, markdown_table
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+#: Scripts in the order they run (cheapest first); each writes figures/<name>.json.
+SCRIPTS = ("theorem1", "small_toy", "jumprelu", "schedules", "main_toy", "superposition")
+README_START = "<!-- claims:start (written by experiments/reproduce.py) -->"
+README_END = "<!-- claims:end -->"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="toysae reproduce", description=(
+        "Run every experiment script (paper budget by default), then rebuild "
+        "figures/claims.json and the README claim table. Cached and resumable."))
+    p.add_argument("--quick", action="store_true",
+                   help="reduced budgets (minutes); outputs *_quick, README untouched")
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated subset of {','.join(SCRIPTS)}")
+    p.add_argument("--out-dir", default=str(REPO / "runs"),
+                   help="cache of trained sweeps (default runs/ in the repository)")
+    p.add_argument("--fig-dir", default=str(REPO / "figures"),
+                   help="figures and results files (default figures/)")
+    p.add_argument("--table-only", action="store_true",
+                   help="skip the scripts; rebuild claims.json and the table from results")
+    p.add_argument("--readme", default=str(REPO / "README.md"),
+                   help="file whose claim table (between the markers) is rewritten at the "
+                        "paper's budget (default README.md)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = p.parse_args(argv)
+    if args.only is not None:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        bad = sorted(set(names) - set(SCRIPTS))
+        if bad or not names:
+            p.error(f"--only={args.only!r}: unknown {bad}; expected names from {SCRIPTS}")
+        args.only = tuple(n for n in SCRIPTS if n in names)
+    return args
+
+
+def run_script(name: str, args: argparse.Namespace) -> float:
+    """Runs ``experiments/<name>.py``; returns its wall time in seconds."""
+    cmd = [sys.executable, str(HERE / f"{name}.py"), "--out-dir", args.out_dir,
+           "--fig-dir", args.fig_dir]
+    if args.quick:
+        cmd.append("--quick")
+    if args.no_progress:
+        cmd.append("--no-progress")
+    print(f"=== {name} ({'quick' if args.quick else 'paper budget'}) ===", flush=True)
+    t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run(cmd, cwd=HERE, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"experiments/{name}.py failed with exit code {proc.returncode}; "
+                         "finished sweeps are kept in the cache, rerun to resume")
+    return time.perf_counter() - t0
+
+
+def update_readme(table: str, readme: Path = REPO / "README.md") -> bool:
+    """Replaces the text between the README's claim-table markers; False if absent."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{table}{README_END}{tail}"
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(readme)
+    return True
+
+
+def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
+    data = collect(args.fig_dir, RESULT_STEMS, quick=args.quick)
+    data["quick"] = args.quick
+    data["wall_s"] = {k: round(v, 1) for k, v in walls.items()}
+    name = "claims_quick.json" if args.quick else "claims.json"
+    path = Path(args.fig_dir) / name
+    tmp = path.with_name(f".{name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}: {len(data['claims'])} claims, "
+          f"{sum(not c['holds'] for c in data['claims'])} do not hold"
+          + (f"; missing results: {data['missing']}" if data["missing"] else ""))
+    table = markdown_table(data["claims"])
+    print(table)
+    if not args.quick and update_readme(table, Path(args.readme)):
+        print(f"updated the claim table in {args.readme}")
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    walls = {}
+    if not args.table_only:
+        t0 = time.perf_counter()
+        for name in args.only or SCRIPTS:
+            walls[name] = run_script(name, args)
+        walls["total"] = time.perf_counter() - t0
+        print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
+    return build_table(args, walls)
+
+
+if __name__ == "__main__":
+    main()
