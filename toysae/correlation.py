@@ -26,6 +26,14 @@ def repair_psd(matrix: np.ndarray, min_eig: float = 1e-6) -> np.ndarray:
 
     Returns:
       ``[g, g]`` positive-definite correlation matrix.
+
+    Example:
+      >>> bad = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
+      >>> bool(np.linalg.eigvalsh(bad).min() < 0)  # not a valid correlation matrix
+      True
+      >>> c = repair_psd(bad)
+      >>> c.shape, np.diag(c).tolist(), np.linalg.cholesky(c).shape
+      ((3, 3), [1.0, 1.0, 1.0], (3, 3))
     """
     m = np.asarray(matrix, dtype=np.float64)
     m = 0.5 * (m + m.T)
@@ -61,6 +69,12 @@ def paper_random_correlation_raw(
 
     Returns:
       ``[g, g]`` symmetric unit-diagonal matrix, generally not PSD.
+
+    Example:
+      >>> raw = paper_random_correlation_raw(50, seed=42)
+      >>> upper = raw[np.triu_indices(50, 1)]  # the 1225 pairs i < j
+      >>> raw.shape, int((upper > 0).sum()), int((upper < 0).sum())
+      ((50, 50), 429, 429)
     """
     rng = random.Random(seed)
     pairs = [(i, j) for i in range(n_features) for j in range(i + 1, n_features)]
@@ -89,6 +103,11 @@ def paper_random_correlation(n_features: int, seed: int = 42, **kwargs) -> np.nd
 
     Returns:
       ``[g, g]`` correlation matrix.
+
+    Example:
+      >>> c = paper_random_correlation(50, seed=42)
+      >>> c.shape, round(float(np.abs(c[np.triu_indices(50, 1)]).mean()), 3)
+      ((50, 50), 0.133)
     """
     return repair_psd(paper_random_correlation_raw(n_features, seed, **kwargs))
 
@@ -127,6 +146,12 @@ def cholesky_factor(corr: np.ndarray) -> np.ndarray:
 
     Returns:
       ``[g, g]`` lower-triangular float64 matrix.
+
+    Example:
+      >>> c = np.array([[1.0, 0.5], [0.5, 1.0]])
+      >>> low = cholesky_factor(c)
+      >>> low.shape, bool(np.allclose(low @ low.T, c)), float(low[0, 1])
+      ((2, 2), True, 0.0)
     """
     try:
         return np.linalg.cholesky(corr)

@@ -58,6 +58,11 @@ def near_orthogonal_features(
 
     Returns:
       ``[g, d]`` float32 array of unit rows.
+
+    Example:
+      >>> f = near_orthogonal_features(jax.random.key(0), 8, 4)  # 8 features in R^4
+      >>> f.shape, bool(jnp.allclose(jnp.linalg.norm(f, axis=1), 1.0, atol=1e-5))
+      ((8, 4), True)
     """
     f0 = jax.random.normal(key, (n_features, dim), dtype=jnp.float32)
     f0 = f0 / jnp.linalg.norm(f0, axis=1, keepdims=True)

@@ -29,6 +29,12 @@ class ToyModel:
       mu: ``[g]`` magnitude means.
       sigma: ``[g]`` magnitude standard deviations.
       correlated: static flag; False skips the copula matmul.
+
+    Example:
+      >>> from toysae import presets
+      >>> toy = build_toy(presets.get("paper-small-pos"))
+      >>> toy.n_features, toy.dim, round(toy.true_l0, 4), toy.correlation.shape
+      (5, 20, 2.0, (5, 5))
     """
 
     features: jax.Array
@@ -86,7 +92,13 @@ class ToyModel:
         return coeffs, coeffs @ self.features
 
     def empirical_l0(self, key: jax.Array, n: int = 200_000) -> float:
-        """Mean number of firing features per input on ``n`` samples."""
+        """Mean number of firing features per input on ``n`` samples.
+
+        Example:
+          >>> from toysae import presets
+          >>> round(presets.build("paper-small-pos").empirical_l0(jax.random.key(0)), 1)
+          2.0
+        """
         kz, _ = jax.random.split(key)
         z = jax.random.normal(kz, (n, self.n_features))
         if self.correlated:
@@ -95,7 +107,21 @@ class ToyModel:
 
 
 def correlation_matrix(cfg: ToyConfig) -> np.ndarray | None:
-    """The copula correlation ``C`` a config asks for, or None when uncorrelated."""
+    """The copula correlation ``C`` a config asks for, or None when uncorrelated.
+
+    Args:
+      cfg: the :class:`~toysae.config.ToyConfig`.
+
+    Returns:
+      ``[g, g]`` float64 correlation matrix (repaired to positive definite), or None
+      for ``correlation.kind == "none"``.
+
+    Example:
+      >>> from toysae import presets
+      >>> c = correlation_matrix(presets.get("paper-small-neg"))
+      >>> c.shape, float(c[0, 1]), float(c[1, 2])
+      ((5, 5), -0.4, 0.0)
+    """
     spec, g = cfg.correlation, cfg.n_features
     if spec.kind == "none":
         return None
@@ -117,6 +143,12 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
 
     Returns:
       A :class:`ToyModel` with float32 arrays.
+
+    Example:
+      >>> from toysae import presets
+      >>> toy = build_toy(presets.get("paper-main"))
+      >>> toy.features.shape, toy.probs.shape, toy.chol.shape, round(toy.true_l0, 4)
+      ((50, 100), (50,), (50, 50), 10.9525)
     """
     g, d = cfg.n_features, cfg.dim
     key = jax.random.key(cfg.feature_seed)

@@ -91,7 +91,12 @@ def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
 def s_n_for_width(width: int) -> int:
     """The n of s_n^dec used by :func:`find_l0`: the reported n closest to ``width / 3``
     (paper A.10 asks for n above the L0 range and below h/2; the paper uses 12 and 18
-    at h = 50)."""
+    at h = 50).
+
+    Example:
+      >>> s_n_for_width(50), s_n_for_width(5)
+      (18, 1)
+    """
     from .sweep import default_s_n
 
     ns = default_s_n(width)
@@ -99,7 +104,12 @@ def s_n_for_width(width: int) -> int:
 
 
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
-    """About ``n`` integer k values from 1 to ``k_max``, denser at low k (geometric)."""
+    """About ``n`` integer k values from 1 to ``k_max``, denser at low k (geometric).
+
+    Example:
+      >>> coarse_grid(33.0)
+      (1.0, 2.0, 4.0, 8.0, 16.0, 33.0)
+    """
     ks = np.unique(np.round(np.geomspace(1.0, k_max, n)))
     return tuple(float(k) for k in ks)
 

@@ -18,7 +18,18 @@ RECOVERED_COS = 0.9
 
 
 def cos_matrix(params: Params, features: jax.Array) -> jax.Array:
-    """Signed cosines ``[h, g]`` between decoder rows and true features."""
+    """Signed cosines ``[h, g]`` between decoder rows and true features.
+
+    Args:
+      params: parameter dict of one SAE (``W_dec [h, d]``).
+      features: ``[g, d]`` true features.
+
+    Example:
+      >>> from toysae.sae import ground_truth_params
+      >>> f = jnp.eye(3, 4)  # 3 features in R^4
+      >>> cos_matrix(ground_truth_params(f), f).tolist()
+      [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
     f = features / jnp.linalg.norm(features, axis=-1, keepdims=True)
     return unit_decoder(params) @ f.T
 
@@ -31,6 +42,12 @@ def match(abs_cos: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     Returns:
       ``(latent_idx, feature_idx)``, each of length ``min(h, g)``, sorted by feature.
+
+    Example:
+      >>> abs_cos = jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]])  # 3 latents, 2 features
+      >>> rows, cols = match(abs_cos)
+      >>> rows.tolist(), cols.tolist()
+      ([1, 0], [0, 1])
     """
     rows, cols = optax.assignment.hungarian_algorithm(-abs_cos)
     order = jnp.argsort(cols)
@@ -38,7 +55,15 @@ def match(abs_cos: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def mcc(abs_cos: jax.Array) -> jax.Array:
-    """Mean ``|cos|`` over the Hungarian matching (SynthSAEBench MCC), in [0, 1]."""
+    """Mean ``|cos|`` over the Hungarian matching (SynthSAEBench MCC), in [0, 1].
+
+    Args:
+      abs_cos: ``[h, g]`` absolute cosines of decoder rows against true features.
+
+    Example:
+      >>> round(float(mcc(jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]]))), 4)
+      0.85
+    """
     rows, cols = match(abs_cos)
     return jnp.mean(abs_cos[rows, cols])
 
@@ -47,6 +72,18 @@ def c_dec(params: Params) -> jax.Array:
     """Mean ``|cos|`` over all pairs ``i < j`` of decoder rows (paper §3.4, c_dec).
 
     A single-latent SAE has no pairs; its c_dec is defined as 0.
+
+    Args:
+      params: parameter dict of one SAE (only ``W_dec [h, d]`` is used).
+
+    Returns:
+      Scalar in [0, 1]; 0 for mutually orthogonal decoder rows.
+
+    Example:
+      >>> round(float(c_dec({"W_dec": jnp.array([[1.0, 0.0], [1.0, 1.0]])})), 4)  # cos 45°
+      0.7071
+      >>> float(c_dec({"W_dec": jnp.eye(3)}))
+      0.0
     """
     w = unit_decoder(params)
     h = w.shape[0]
@@ -66,6 +103,15 @@ def s_n_dec(params: Params, x: jax.Array, n: int) -> jax.Array:
       params: parameter dict.
       x: ``[b, d]`` inputs.
       n: static, well above the L0 range and below h/2.
+
+    Returns:
+      Scalar.
+
+    Example:
+      >>> from toysae.sae import ground_truth_params
+      >>> x = jnp.array([[4.0, 3.0, 2.0, 1.0], [8.0, 7.0, 6.0, 5.0]])  # b = 2, d = 4
+      >>> float(s_n_dec(ground_truth_params(jnp.eye(4)), x, 1))  # sorted Z[n·b] = Z[2]
+      6.0
     """
     z = ((x - params["b_dec"]) @ unit_decoder(params).T).ravel()
     top = jax.lax.top_k(z, n * x.shape[0] + 1)[0]
@@ -74,7 +120,17 @@ def s_n_dec(params: Params, x: jax.Array, n: int) -> jax.Array:
 
 def mixing(signed_cos: jax.Array, feature: int = 0) -> jax.Array:
     """Mean signed cosine with ``feature`` of the latents matched to the *other*
-    features (paper §3.1; the small toy measures f0 leaking into latents 1–4)."""
+    features (paper §3.1; the small toy measures f0 leaking into latents 1–4).
+
+    Args:
+      signed_cos: ``[h, g]`` signed cosines (:func:`cos_matrix`).
+      feature: the feature whose leakage is measured.
+
+    Example:
+      >>> cos = jnp.array([[1.0, 0.0, 0.0], [0.3, 0.9, 0.0], [-0.1, 0.0, 0.95]])
+      >>> round(float(mixing(cos)), 4)  # latents of f1, f2 carry +0.3 and -0.1 of f0
+      0.1
+    """
     rows, cols = match(jnp.abs(signed_cos))
     vals = signed_cos[rows, feature]
     keep = cols != feature
@@ -87,6 +143,25 @@ def reconstruction(params: Params, x: jax.Array, acts: jax.Array) -> dict[str, j
     MSE is the mean over samples of ``Σ_d (x̂ − x)²``; variance explained is
     ``1 − E‖x − x̂‖² / E‖x‖²`` (not mean-centred, paper §3.3); shrinkage is the mean of
     ``‖x̂‖ / ‖x‖`` over inputs with ``x ≠ 0``; dead latents never fire on ``x``.
+
+    Args:
+      params: parameter dict of one SAE.
+      x: ``[n, d]`` inputs.
+      acts: ``[n, h]`` latent activations of ``x``.
+
+    Returns:
+      Dict of scalars ``mse``, ``variance_explained``, ``l0``, ``shrinkage``,
+      ``dead_latents``.
+
+    Example:
+      >>> from toysae.sae import ground_truth_params
+      >>> x = jnp.array([[1.0, 0.5], [0.0, 2.0]])
+      >>> acts = jnp.array([[1.0, 0.0], [0.0, 2.0]])  # one latent per input
+      >>> out = reconstruction(ground_truth_params(jnp.eye(2)), x, acts)
+      >>> [round(float(out[name]), 4) for name in ("mse", "variance_explained", "shrinkage")]
+      [0.125, 0.9524, 0.9472]
+      >>> float(out["l0"]), int(out["dead_latents"])
+      (1.0, 0)
     """
     x_hat = decode(params, acts)
     err = jnp.sum((x_hat - x) ** 2, axis=-1)
@@ -127,6 +202,20 @@ def evaluate(
       ``cos [h, g]``, ``c_dec``, ``mse``, ``variance_explained``, ``l0``,
       ``dead_latents``, ``shrinkage``, ``mixing``, ``mse_thr``, ``l0_thr``,
       ``s{n}_dec`` for each n.
+
+    Example:
+      The ground-truth SAE of the small toy at its true L0 of 2:
+
+      >>> from toysae import presets
+      >>> from toysae.sae import ground_truth_params
+      >>> toy = presets.build("paper-small-pos")
+      >>> x = toy.sample(jax.random.key(0), 1000)[1]  # [1000, 20]
+      >>> fn = jax.jit(evaluate, static_argnames="s_n")  # one compiled program
+      >>> out = fn(ground_truth_params(toy.features), 2.0, 0.0, toy.features, x, s_n=(2,))
+      >>> out["cos"].shape, round(float(out["mcc"]), 4), int(out["n_recovered"])
+      ((5, 5), 1.0, 5)
+      >>> round(float(out["l0"]), 1), float(out["s2_dec"]) > 0
+      (2.0, True)
     """
     cos = cos_matrix(params, features)
     abs_cos = jnp.abs(cos)

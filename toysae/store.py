@@ -36,7 +36,15 @@ FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Writes ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    """Writes ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    Example:
+      >>> import tempfile
+      >>> path = Path(tempfile.mkdtemp()) / "sub" / "note.txt"  # folders are created
+      >>> atomic_write(path, "hello")
+      >>> path.read_text()
+      'hello'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode() if isinstance(data, str) else data
@@ -59,12 +67,25 @@ def _sha256(path: Path) -> str:
 
 
 def run_dir_for(cfg: SweepConfig, out_dir: str | os.PathLike) -> Path:
-    """The run directory of a config under ``out_dir``."""
+    """The run directory of a config under ``out_dir``: ``out_dir/<cfg.digest()>``.
+
+    Example:
+      >>> from toysae import SAEConfig, presets
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5), ks=(2.0,))
+      >>> run_dir_for(cfg, "runs") == Path("runs") / cfg.digest()
+      True
+    """
     return Path(out_dir) / cfg.digest()
 
 
 def is_complete(run_dir: str | os.PathLike) -> bool:
-    """True when the manifest exists and every listed file matches its checksum."""
+    """True when the manifest exists and every listed file matches its checksum.
+
+    Example:
+      >>> import tempfile
+      >>> is_complete(tempfile.mkdtemp())  # an empty folder is no finished run
+      False
+    """
     run_dir = Path(run_dir)
     try:
         manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -104,6 +125,20 @@ def load_run(run_dir: str | os.PathLike) -> SweepResult:
 
     Raises:
       ValueError: if the directory is not a complete, uncorrupted run.
+
+    Example:
+      >>> import shutil, tempfile
+      >>> from toysae import SAEConfig, TrainConfig, presets, run_sweep
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
+      >>> out = tempfile.mkdtemp()
+      >>> res = run_sweep(cfg, out, progress=False)  # trains and saves out/<digest>/
+      >>> is_complete(res.run_dir), Path(res.run_dir) == run_dir_for(cfg, out)
+      (True, True)
+      >>> loaded = load_run(res.run_dir)
+      >>> loaded.records == res.records, loaded.state.params["W_dec"].shape  # [S, K, h, d]
+      (True, (1, 1, 5, 20))
+      >>> shutil.rmtree(out)
     """
     run_dir = Path(run_dir)
     if not is_complete(run_dir):

@@ -291,6 +291,11 @@ def decoder(alpha, features: jax.Array) -> jax.Array:
 
     Returns:
       ``[2, d]`` decoder ``D``; the encoder is ``Dᵀ`` and there are no biases.
+
+    Example:
+      >>> d = decoder(0.5, jnp.eye(2))  # latent 1 is the even mix of f1 and f2
+      >>> d.shape, [[round(float(v), 4) for v in row] for row in d]
+      ((2, 2), [[0.7071, 0.7071], [0.0, 1.0]])
     """
     f1, f2 = features[0], features[1]
     d1 = (alpha * f1 + (1.0 - alpha) * f2) / jnp.sqrt(alpha**2 + (1.0 - alpha) ** 2)
@@ -310,6 +315,11 @@ def top1_loss(alpha, x: jax.Array, features: jax.Array) -> jax.Array:
 
     Returns:
       Scalar loss.
+
+    Example:
+      >>> x = jnp.array([[1.0, 0.0], [1.0, 1.0]])  # only f1 fires; both fire
+      >>> float(top1_loss(1.0, x, jnp.eye(2)))  # Top-1 drops f2 of the second input
+      0.5
     """
     dec = decoder(alpha, features)
     acts = jax.nn.relu(x @ dec.T)  # [n, 2]

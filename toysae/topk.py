@@ -92,6 +92,10 @@ def keep_count(k: jax.Array, batch: int) -> jax.Array:
     """Number of activations BatchTopK keeps in a batch: ``round(k · batch)``.
 
     Rounds half to even (as NumPy); ``k`` may be fractional (the paper uses 1.8).
+
+    Example:
+      >>> int(keep_count(1.8, 1024)), int(keep_count(11.0, 1024))
+      (1843, 11264)
     """
     return jnp.round(jnp.asarray(k, jnp.float32) * batch).astype(jnp.int32)
 
@@ -105,12 +109,23 @@ def batch_topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]
 
     Returns:
       ``(mask [B, h] bool, threshold scalar)``.
+
+    Example:
+      >>> pre = jnp.array([[0.0, 3.0, 1.0], [2.0, 0.5, 0.0]])  # B = 2, h = 3
+      >>> mask, t = batch_topk_mask(pre, 1.0)  # keeps round(1 · 2) = 2 entries of the batch
+      >>> mask.astype(int).tolist(), float(t)
+      ([[0, 1, 0], [1, 0, 0]], 2.0)
     """
     t = nth_largest(pre, keep_count(k, pre.shape[0]))
     return (pre >= t) & (pre > 0), t
 
 
 def row_topk_mask(values: jax.Array, n: jax.Array) -> jax.Array:
-    """Per-row mask of the ``n`` largest entries of ``values [B, h]`` (any sign, n traced)."""
+    """Per-row mask of the ``n`` largest entries of ``values [B, h]`` (any sign, n traced).
+
+    Example:
+      >>> row_topk_mask(jnp.array([[3.0, -1.0, 2.0], [0.0, 5.0, 4.0]]), 1).astype(int).tolist()
+      [[1, 0, 0], [0, 1, 0]]
+    """
     t = jax.vmap(nth_largest, in_axes=(0, None))(values, n)
     return values >= t[:, None]
