@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from toysae import SweepConfig, ToyModel, run_sweep  # noqa: E402
 from toysae.metrics import match  # noqa: E402
-from toysae.store import atomic_write, is_complete, run_dir_for  # noqa: E402
+from toysae.store import atomic_write, is_complete, load_run, run_dir_for  # noqa: E402
 from toysae.sweep import evaluate_state, train_sweep  # noqa: E402
 
 DPI = 110
@@ -40,12 +40,34 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true",
                         help="reduced budget; outputs are named *_quick (full ones are kept)")
-    parser.add_argument("--out-dir", default="runs/",
-                        help="cache of finished sweeps, keyed by config digest (default runs/)")
+    parser.add_argument("--out-dir", default=str(REPO / "runs"),
+                        help="cache of finished sweeps, keyed by config digest (default: "
+                             "runs/ in the repository, wherever the script is started from)")
     parser.add_argument("--fig-dir", default=str(REPO / "figures"),
                         help="where figures and the results JSON go (default figures/)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser.parse_args(argv)
+    parser.add_argument("--format", default="png", type=_formats, dest="formats",
+                        help="comma list of figure formats from png,pdf,svg (default png; "
+                             "the PNG is always written)")
+    args = parser.parse_args(argv)
+    global _FORMATS
+    _FORMATS = args.formats
+    return args
+
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+_FORMATS: tuple[str, ...] = ("png",)  # set by parse_args; save_figure's default
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``"png,pdf"`` -> ``("png", "pdf")``; PNG first and always included."""
+    names = [t.strip().lower() for t in text.split(",") if t.strip()]
+    bad = sorted(set(names) - set(FIGURE_FORMATS))
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"--format {text!r}: unknown format(s) {bad}; expected a comma list from "
+            f"{','.join(FIGURE_FORMATS)}")
+    return ("png",) + tuple(f for f in FIGURE_FORMATS[1:] if f in names)
 
 
 def output_name(stem: str, quick: bool) -> str:
@@ -53,14 +75,35 @@ def output_name(stem: str, quick: bool) -> str:
     return f"{stem}_quick" if quick else stem
 
 
-def save_figure(fig, fig_dir: str | Path, stem: str) -> dict:
-    """Saves ``fig`` as ``fig_dir/stem.png`` at :data:`DPI`; returns its path and size.
+def save_figure(fig, fig_dir: str | Path, stem: str,
+                formats: Sequence[str] | None = None) -> dict:
+    """Saves ``fig`` as ``fig_dir/stem.png`` at :data:`DPI` (and as ``stem.pdf`` /
+    ``stem.svg`` for each further format asked for); returns the PNG's path and size,
+    plus ``"extra"`` paths when other formats were written.
+
+    Args:
+      fig: a matplotlib figure (closed afterwards).
+      fig_dir: output folder.
+      stem: file name without extension.
+      formats: formats to write; None takes those of the last :func:`parse_args`
+        (``--format``, default PNG only).  The PNG is always written.
 
     Raises:
       RuntimeError: if the PNG exceeds :data:`MAX_FIGURE_BYTES` (figures are kept small).
     """
+    formats = _FORMATS if formats is None else tuple(formats)
+    bad = sorted(set(formats) - set(FIGURE_FORMATS))
+    if bad:
+        raise ValueError(f"formats={formats!r}; unknown {bad}, expected {FIGURE_FORMATS}")
     path = Path(fig_dir) / f"{stem}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
+    extra = []
+    for fmt in [f for f in FIGURE_FORMATS[1:] if f in formats]:
+        other = path.with_suffix(f".{fmt}")
+        tmp = other.with_name(f".{other.name}.tmp.{fmt}")
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+        tmp.replace(other)
+        extra.append(_rel(other))
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -68,9 +111,16 @@ def save_figure(fig, fig_dir: str | Path, stem: str) -> dict:
     size = path.stat().st_size
     if size > MAX_FIGURE_BYTES:
         raise RuntimeError(f"{path} is {size} bytes; expected < {MAX_FIGURE_BYTES}")
-    print(f"wrote {path} ({size / 1000:.0f} kB)")
-    return {"path": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
-            "bytes": size}
+    print(f"wrote {path} ({size / 1000:.0f} kB)" + "".join(f", {e}" for e in extra))
+    out = {"path": _rel(path), "bytes": size}
+    if extra:
+        out["extra"] = extra
+    return out
+
+
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def _jsonable(obj):
@@ -151,19 +201,78 @@ def matched_rows(cos) -> np.ndarray:
     return cos[rows + rest]
 
 
-def cos_heatmap(ax, cos, title: str):
-    """Signed-cosine heatmap (latents × features), diverging colormap centred at 0."""
+def cos_heatmap(ax, cos, title: str, annotate: bool = True):
+    """Signed-cosine heatmap (latents × features), diverging colormap centred at 0.
+
+    ``annotate=False`` drops the per-cell numbers (for large matrices, e.g. 50 × 50) and
+    ticks every 10th latent / feature instead of every one.
+    """
     cos = np.asarray(cos)
-    im = ax.imshow(cos, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="equal")
+    im = ax.imshow(cos, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="equal",
+                   interpolation="nearest")
     h, g = cos.shape
-    ax.set_xticks(range(g))
-    ax.set_yticks(range(h))
+    step = 10 if not annotate and max(h, g) >= 20 else 1
+    ax.set_xticks(range(0, g, step))
+    ax.set_yticks(range(0, h, step))
     ax.set_xlabel("true feature")
     ax.set_ylabel("SAE latent (matched)")
     ax.set_title(title, fontsize=9)
-    for i in range(h):
-        for j in range(g):
-            v = cos[i, j]
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if abs(v) > 0.6 else "black")
+    if annotate:
+        for i in range(h):
+            for j in range(g):
+                v = cos[i, j]
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if abs(v) > 0.6 else "black")
     return im
+
+
+def complete_sweep(cfg: SweepConfig, out_dir: str):
+    """The finished sweep of ``cfg`` under ``out_dir`` if there is one, else None
+    (never trains: for optional references taken from another script's sweep)."""
+    run_dir = run_dir_for(cfg, out_dir)
+    return load_run(run_dir) if is_complete(run_dir) else None
+
+
+def metric_by_k(result, key: str) -> dict[float, dict]:
+    """``{k: summarize([record[key] for each seed])}`` over the sweep's ks."""
+    cfg = result.config
+    return {k: summarize([result.record(s, k)[key] for s in cfg.seeds]) for k in cfg.ks}
+
+
+def band_plot(ax, xs, summaries: Sequence[dict], label: str, color=None, marker: str = "o"):
+    """Mean line with a ± std band (``summaries`` from :func:`summarize`)."""
+    mean = np.array([s["mean"] for s in summaries])
+    std = np.array([s["std"] for s in summaries])
+    (line,) = ax.plot(xs, mean, marker=marker, ms=3.5, lw=1.4, color=color,
+                      label=f"{label} (mean ± std)")
+    ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.25, lw=0)
+    return line
+
+
+def mark_true_l0(ax, true_l0: float) -> None:
+    """Dashed vertical line at the true L0, labelled."""
+    ax.axvline(true_l0, color="k", ls="--", lw=0.9, label=f"true L0 = {true_l0:.2f}")
+
+
+def refuse_if_training_elsewhere(cfg: SweepConfig, out_dir: str, minutes: float = 15.0) -> None:
+    """Raises if ``cfg``'s run directory looks like another process is training it now:
+    not complete, and its checkpoint (or config, before the first checkpoint) was written
+    less than ``minutes`` ago.  Resuming it here would train the same sweep twice into
+    one directory.
+
+    Raises:
+      RuntimeError: naming the run directory and when it was last written.
+    """
+    run_dir = run_dir_for(cfg, out_dir)
+    if is_complete(run_dir):
+        return
+    stamps = [p.stat().st_mtime for p in (run_dir / "checkpoint.msgpack",
+                                          run_dir / "config.json") if p.exists()]
+    if stamps:
+        age = time.time() - max(stamps)
+        if age < minutes * 60:
+            raise RuntimeError(
+                f"{run_dir} is unfinished and was written {age / 60:.1f} min ago: another "
+                f"process is probably training this sweep. Wait for it to finish (this "
+                f"script then reloads it), or, if nothing is training it, retry "
+                f"{minutes:g} min after its last write to resume it here.")

@@ -21,7 +21,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from claims import claim
+from claim_records import claim
 from common import cached_sweep, output_name, parse_args, save_figure, write_json
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from claims import RESULT_STEMS, collect, markdown_table
+from claim_records import RESULT_STEMS, collect, markdown_table
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

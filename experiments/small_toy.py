@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from claims import claim, fmt_pm
+from claim_records import claim, fmt_pm
 from common import (
     cached_sweep,
     cos_heatmap,

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from claims import claim
+from claim_records import claim
 from common import output_name, parse_args, save_figure, write_json
 from scipy import stats
 

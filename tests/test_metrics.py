@@ -278,3 +278,18 @@ def test_evaluate_under_jit_matches_references(main_toy, main_draw):
     out = _ev(gt, jnp.float32(5.0), jnp.float32(0.1), f, x, s_n=S_N)
     assert float(out["mse_thr"]) < 1e-6
     assert float(out["l0_thr"]) == pytest.approx(np.mean((coeffs > 0.1).sum(axis=1)), abs=1e-5)
+
+
+def test_s_n_dec_with_ties_equals_sorted_element():
+    """Inputs with many exact ties (zeros from x = 0 rows, repeated rows): the bisection
+    answer is still the element at 0-based index n·b of the descending sort."""
+    params = _random_params(3)
+    x = np.random.default_rng(5).normal(size=(50, 8)).astype(np.float32)
+    x[::3] = 0.0
+    for i in range(1, 49, 3):  # rows i and i + 1 equal
+        x[i] = x[i + 1]
+    params = {**params, "b_dec": jnp.zeros_like(params["b_dec"])}
+    z = np.asarray(jnp.asarray(x) @ jnp.asarray(_unit_rows(params["W_dec"]), jnp.float32).T)
+    for n in (1, 2, 4):
+        ref = np.sort(z.ravel())[::-1][n * 50]
+        assert float(_s_n_jit(params, jnp.asarray(x), n)) == pytest.approx(float(ref), abs=1e-6)

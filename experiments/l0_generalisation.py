@@ -1,0 +1,178 @@
+"""How often does each L0-selection rule find the true L0 on toy models nobody tuned
+for?  (issue 4; paper §3.4, A.10, A.11 leave this open.)
+
+For each member of the random toy family (:mod:`toysae.family`, seed 0) and each SAE
+width (g, g/2 and 2g: the paper leaves the width–L0 interaction open), runs
+:func:`toysae.find_l0` (coarse k grid, then refined around the seed-mean c_dec
+minimum) and compares every rule's estimate with the known true L0.
+
+Budget (decided here, the paper has no setting for this study): 4M samples per SAE,
+batch 1024, Adam lr 3e-4, seeds 0 and 1 (``--quick``: 3 small members, 200k samples,
+seed 0).  Every sweep is cached under ``--out-dir`` and the JSON is rewritten after
+each member, so an interrupted study resumes.
+
+Outputs (``figures/``, ``*_quick`` with ``--quick``):
+  l0_generalisation.json  {"family", "settings", "models": [...], "hit_rates": {WIDTH:
+                          {RULE: {"within_1", "within_10pct", "mean_signed_error", "n"}}},
+                          "failures": [...], "compute_s"}
+  l0_generalisation.png   estimate against true L0 per rule (width g), and hit rates
+
+Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30]``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from common import output_name, save_figure, write_json
+
+from toysae import SAEConfig, SweepConfig, TrainConfig, find_l0
+from toysae.family import FamilySpec, describe, draw_toy
+
+WIDTHS = ("g", "g/2", "2g")
+FULL = dict(spec=FamilySpec(seed=0), samples=4_000_000, seeds=(0, 1), n_models=30)
+QUICK = dict(spec=FamilySpec(seed=0, g_range=(20, 40), l0_range=(2.0, 6.0)),
+             samples=200_000, seeds=(0,), n_models=3)
+
+
+def width_of(name: str, g: int) -> int:
+    return {"g": g, "g/2": max(2, g // 2), "2g": 2 * g}[name]
+
+
+def study_one(index: int, width_name: str, setup: dict, out_dir: str, progress: bool) -> dict:
+    """find_l0 on family member ``index`` at one width; estimates and errors per rule."""
+    toy = draw_toy(setup["spec"], index)
+    width = width_of(width_name, toy.n_features)
+    cfg = SweepConfig(toy=toy, sae=SAEConfig(width=width),
+                      train=TrainConfig(samples=setup["samples"]), ks=(1.0,),
+                      seeds=setup["seeds"])
+    t0 = time.perf_counter()
+    res = find_l0(cfg, out_dir=out_dir, progress=progress)
+    true = toy.true_l0
+    est = {}
+    for rule, e in res["estimates"].items():
+        err = e["l0"] - true
+        est[rule] = {"l0": e["l0"], "spread": e["spread"], "error": err,
+                     "within_1": abs(err) <= 1.0, "within_10pct": abs(err) <= 0.1 * true,
+                     "curve": e.get("curve")}
+    return {"width": width, "trainings": res["trainings"], "ks": res["ks"],
+            "estimates": est, "wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def hit_rates(models: list[dict]) -> dict:
+    out = {}
+    for w in WIDTHS:
+        rows = [m["widths"][w] for m in models if w in m["widths"]]
+        rules = sorted({r for row in rows for r in row["estimates"]})
+        out[w] = {}
+        for rule in rules:
+            es = [row["estimates"][rule] for row in rows if rule in row["estimates"]]
+            out[w][rule] = {"n": len(es),
+                            "within_1": float(np.mean([e["within_1"] for e in es])),
+                            "within_10pct": float(np.mean([e["within_10pct"] for e in es])),
+                            "mean_signed_error": float(np.mean([e["error"] for e in es]))}
+    return out
+
+
+def failure_reason(model: dict, row: dict, rule: str) -> str:
+    """A one-line diagnosis of a miss: superposition or a flat curve."""
+    reasons = []
+    if model["g"] > model["d"]:
+        reasons.append(f"superposition (g={model['g']} > d={model['d']})")
+    curve = np.asarray(row["estimates"][rule].get("curve") or [], dtype=float)
+    if curve.size:
+        mean = curve.mean(0) if curve.ndim == 2 else curve
+        span = (mean.max() - mean.min()) / max(abs(mean.mean()), 1e-12)
+        if span < 0.1:
+            reasons.append(f"flat curve (range {span:.0%} of its mean)")
+    return "; ".join(reasons) or "no simple cause found"
+
+
+def figure(models, rates, fig_dir, stem):
+    rows = [(m, m["widths"]["g"]) for m in models if "g" in m["widths"]]
+    rules = sorted(rates.get("g", {}))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, rule in enumerate(rules):
+        t = [m["true_l0"] for m, _ in rows]
+        e = [r["estimates"][rule]["l0"] for _, r in rows]
+        a.scatter(t, e, s=14, color=f"C{i}", label=rule, alpha=0.8)
+    hi = max([m["true_l0"] for m in models] + [1.0]) * 1.1
+    a.plot([0, hi], [0, hi], "k--", lw=0.8, label="estimate = true L0")
+    a.fill_between([0, hi], [-1, hi - 1], [1, hi + 1], color="0.9", zorder=0, label="±1")
+    a.set_xlabel("true L0")
+    a.set_ylabel("estimated L0")
+    a.set_title("width = g", fontsize=10)
+    a.legend(fontsize=7)
+    x = np.arange(len(WIDTHS))
+    for i, rule in enumerate(rules):
+        vals = [rates.get(w, {}).get(rule, {}).get("within_1", np.nan) for w in WIDTHS]
+        b.bar(x + (i - len(rules) / 2 + 0.5) * 0.8 / max(len(rules), 1), vals,
+              width=0.8 / max(len(rules), 1), color=f"C{i}", label=rule)
+    b.set_xticks(x, [f"width {w}" for w in WIDTHS])
+    b.set_ylim(0, 1)
+    b.set_ylabel("hit rate (within ±1 of the true L0)")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, fig_dir, stem)
+
+
+def main(argv=None) -> dict:
+    import argparse
+
+    from common import parse_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("--n-models", type=int)
+    known, rest = extra.parse_known_args(argv)
+    args = parse_args(__doc__.splitlines()[0], rest)
+    setup = dict(QUICK if args.quick else FULL)
+    if known.n_models is not None:
+        if known.n_models < 1:
+            raise SystemExit(f"--n-models={known.n_models}; expected an integer >= 1")
+        setup["n_models"] = known.n_models
+    stem = output_name("l0_generalisation", args.quick)
+    path = Path(args.fig_dir) / f"{stem}.json"
+    t0 = time.perf_counter()
+    models = []
+    for i in range(setup["n_models"]):
+        d = describe(setup["spec"], i)
+        d.pop("probs")
+        model = {**d, "widths": {}}
+        for w in WIDTHS:
+            print(f"[member {i}: g={d['g']} d={d['d']} true L0 {d['true_l0']:.2f}; width {w}]",
+                  flush=True)
+            model["widths"][w] = study_one(i, w, setup, args.out_dir, not args.no_progress)
+        models.append(model)
+        rates = hit_rates(models)
+        write_json(path, {"family": setup["spec"].to_dict(),
+                          "settings": {"samples": setup["samples"], "seeds": setup["seeds"],
+                                       "widths": WIDTHS, "n_models": setup["n_models"]},
+                          "models": models, "hit_rates": rates, "partial": True,
+                          "compute_s": round(time.perf_counter() - t0, 1)})
+    rates = hit_rates(models)
+    failures = [{"index": m["index"], "width": w, "rule": rule, "true_l0": m["true_l0"],
+                 "estimate": r["estimates"][rule]["l0"],
+                 "reason": failure_reason(m, r, rule)}
+                for m in models for w, r in m["widths"].items()
+                for rule, e in r["estimates"].items() if not e["within_1"]]
+    out = {"family": dataclasses.asdict(setup["spec"]),
+           "settings": {"samples": setup["samples"], "seeds": setup["seeds"],
+                        "widths": WIDTHS, "n_models": setup["n_models"]},
+           "models": models, "hit_rates": rates, "failures": failures, "partial": False,
+           "trainings": sum(r["trainings"] for m in models for r in m["widths"].values()),
+           "compute_s": round(time.perf_counter() - t0, 1)}
+    out["figure"] = figure(models, rates, args.fig_dir, stem)
+    write_json(path, out)
+    print(json.dumps(rates, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()

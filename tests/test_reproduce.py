@@ -1,0 +1,75 @@
+"""`toysae reproduce`: the claim table is built by code from the results files, the
+README table is replaced between its markers only, and bad arguments fail early."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from toysae import cli
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import claim_records as claims  # noqa: E402
+import reproduce  # noqa: E402
+
+
+def write_results(fig_dir: Path, stem: str, records: list[dict]) -> None:
+    (fig_dir / f"{stem}.json").write_text(json.dumps({"claims": records}))
+
+
+def test_table_is_built_from_results_files(tmp_path):
+    write_results(tmp_path, "main_toy", [
+        claims.claim("main.a", "k=11 recovers", "MCC ≈ 1", "MCC 0.999 ± 0.001", True),
+        claims.claim("main.b", "c_dec min at 11", "11", "argmin 12", False, argmin=12)])
+    write_results(tmp_path, "theorem1", [
+        claims.claim("t.a", "formula | MC", "A.5", "0.4%", True)])
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{reproduce.README_START}\n{reproduce.README_END}\n")
+    data = reproduce.main(["--table-only", "--fig-dir", str(tmp_path), "--readme", str(readme)])
+    assert "| main.a |" in readme.read_text()
+    assert [c["id"] for c in data["claims"]] == ["main.a", "main.b", "t.a"]
+    assert data["claims"][1]["holds"] is False and data["claims"][1]["detail"] == {"argmin": 12}
+    assert "superposition.json" in data["missing"]
+    on_disk = json.loads((tmp_path / "claims.json").read_text())
+    assert on_disk["claims"] == data["claims"]
+    table = claims.markdown_table(data["claims"])
+    assert "| main.b | c_dec min at 11 | 11 | argmin 12 | **no** |" in table
+    assert "formula \\| MC" in table  # pipes inside cells are escaped
+
+
+def test_readme_table_replaced_between_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{reproduce.README_START}\nold table\n{reproduce.README_END}\n"
+                      "after\n")
+    assert reproduce.update_readme("| new |\n", readme)
+    assert readme.read_text() == (f"intro\n{reproduce.README_START}\n| new |\n"
+                                  f"{reproduce.README_END}\nafter\n")
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not reproduce.update_readme("| new |\n", plain)
+    assert plain.read_text() == "no markers\n"
+
+
+def test_the_real_readme_has_the_markers():
+    text = (EXPERIMENTS.parent / "README.md").read_text()
+    assert reproduce.README_START in text and reproduce.README_END in text
+
+
+def test_claims_must_be_a_list(tmp_path):
+    (tmp_path / "jumprelu.json").write_text(json.dumps({"claims": {"a": {"holds": True}}}))
+    with pytest.raises(ValueError, match="must be a list"):
+        claims.collect(tmp_path)
+
+
+def test_cli_rejects_unknown_script_before_running_anything(capsys):
+    assert cli.main(["reproduce", "--only", "main_toy,nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_every_script_named_in_reproduce_exists_and_writes_a_known_stem():
+    for name in reproduce.SCRIPTS:
+        assert (EXPERIMENTS / f"{name}.py").is_file(), name
+    assert set(reproduce.SCRIPTS) == set(claims.RESULT_STEMS)
