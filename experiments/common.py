@@ -252,27 +252,3 @@ def band_plot(ax, xs, summaries: Sequence[dict], label: str, color=None, marker:
 def mark_true_l0(ax, true_l0: float) -> None:
     """Dashed vertical line at the true L0, labelled."""
     ax.axvline(true_l0, color="k", ls="--", lw=0.9, label=f"true L0 = {true_l0:.2f}")
-
-
-def refuse_if_training_elsewhere(cfg: SweepConfig, out_dir: str, minutes: float = 15.0) -> None:
-    """Raises if ``cfg``'s run directory looks like another process is training it now:
-    not complete, and its checkpoint (or config, before the first checkpoint) was written
-    less than ``minutes`` ago.  Resuming it here would train the same sweep twice into
-    one directory.
-
-    Raises:
-      RuntimeError: naming the run directory and when it was last written.
-    """
-    run_dir = run_dir_for(cfg, out_dir)
-    if is_complete(run_dir):
-        return
-    stamps = [p.stat().st_mtime for p in (run_dir / "checkpoint.msgpack",
-                                          run_dir / "config.json") if p.exists()]
-    if stamps:
-        age = time.time() - max(stamps)
-        if age < minutes * 60:
-            raise RuntimeError(
-                f"{run_dir} is unfinished and was written {age / 60:.1f} min ago: another "
-                f"process is probably training this sweep. Wait for it to finish (this "
-                f"script then reloads it), or, if nothing is training it, retry "
-                f"{minutes:g} min after its last write to resume it here.")

@@ -53,7 +53,6 @@ from common import (
     metric_by_k,
     output_name,
     parse_args,
-    refuse_if_training_elsewhere,
     save_figure,
     summarize,
     write_json,
@@ -134,7 +133,6 @@ def main(argv=None) -> dict:
     def run(name, c):
         print(f"[{name}] {len(c.ks) * len(c.seeds)} SAEs, {c.train.samples:,} samples, "
               f"digest {c.digest()}")
-        refuse_if_training_elsewhere(c, args.out_dir)
         res, info = cached_sweep(c, args.out_dir, progress)
         sweeps[name] = info
         return res

@@ -48,7 +48,6 @@ from common import (
     matched_rows,
     output_name,
     parse_args,
-    refuse_if_training_elsewhere,
     save_figure,
     summarize,
     write_json,
@@ -102,7 +101,6 @@ def main(argv=None) -> dict:
         cfg = schedule_config(name, args.quick)
         print(f"[k {name}] {len(cfg.seeds)} SAEs, {cfg.train.samples:,} samples, "
               f"digest {cfg.digest()}")
-        refuse_if_training_elsewhere(cfg, args.out_dir)
         results[name], sweeps[name] = cached_sweep(cfg, args.out_dir, progress)
         curves[name] = k_curve(cfg)
     const_cfg = main_sweep_config(args.quick)

@@ -37,7 +37,6 @@ from common import (
     metric_by_k,
     output_name,
     parse_args,
-    refuse_if_training_elsewhere,
     save_figure,
     write_json,
 )
@@ -64,7 +63,6 @@ def main(argv=None) -> dict:
     cfg = sweep_config(args.quick)
     print(f"[k sweep, d=40] {len(cfg.ks) * len(cfg.seeds)} SAEs, {cfg.train.samples:,} "
           f"samples, digest {cfg.digest()}")
-    refuse_if_training_elsewhere(cfg, args.out_dir)
     res, info = cached_sweep(cfg, args.out_dir, not args.no_progress)
     toy = build_toy(cfg.toy)
     feats = np.asarray(toy.features, np.float64)

@@ -95,3 +95,52 @@ def test_half_written_run_without_manifest_is_not_complete(tmp_path):
     d.mkdir()
     (d / "metrics.json").write_text("{}")
     assert not is_complete(d)
+
+
+def _small_cfg():
+    return SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+                       train=TrainConfig(samples=256 * 20, batch_size=256, chunk_steps=10,
+                                         n_eval=1024), ks=(2.0,), seeds=(0,))
+
+
+def test_live_lock_refuses_and_stale_lock_is_taken_over(tmp_path):
+    """Two processes must never train one run directory: a lock held by a live process
+    (here our parent, which is alive) is refused with RunLocked, before any training;
+    a lock left by a process that has exited is taken over, and released at the end."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from toysae.errors import RunLocked
+
+    cfg = _small_cfg()
+    run_dir = run_dir_for(cfg, tmp_path)
+    run_dir.mkdir(parents=True)
+    lock = run_dir / "lock"
+    lock.write_text(f"{os.getppid()} {socket.gethostname()}")
+    with pytest.raises(RunLocked, match="being trained by process"):
+        run_stored(cfg, tmp_path, progress=False)
+    assert not (run_dir / "checkpoint.msgpack").exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    lock.write_text(f"{dead} {socket.gethostname()}")
+    run_stored(cfg, tmp_path, progress=False)
+    assert is_complete(run_dir) and not lock.exists()
+
+
+def test_cli_exit_code_4_when_locked(tmp_path, capsys):
+    import os
+    import socket
+
+    from toysae import cli
+
+    cfg = _small_cfg()
+    run_dir = run_dir_for(cfg, tmp_path)
+    run_dir.mkdir(parents=True)
+    (run_dir / "lock").write_text(f"{os.getppid()} {socket.gethostname()}")
+    code = cli.main(["sweep", "--preset", "paper-small-pos", "--k", "2", "--samples", "5120",
+                     "--batch-size", "256", "--chunk-steps", "10", "--n-eval", "1024",
+                     "--out", str(tmp_path), "--no-progress"])
+    assert code == 4
+    assert "lock" in capsys.readouterr().err

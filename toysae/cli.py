@@ -4,7 +4,8 @@ Subcommands: ``sweep`` (train a grid of k × seeds and print a recovery table),
 ``show`` (print a stored run), ``presets`` (list the named toy models).
 
 Exit codes: 0 success; 2 invalid input, refused before any compute with a message
-naming the argument and what is accepted; 3 training diverged (non-finite loss); 130
+naming the argument and what is accepted; 3 training diverged (non-finite loss); 4 the
+run directory is being trained by another live process (its ``lock`` file); 130
 interrupted (Ctrl-C or SIGTERM; finished work stays in the run directory).
 """
 
@@ -17,7 +18,9 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE, EXIT_DIVERGED = 0, 2, 3
+from .errors import RunLocked
+
+EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_BUSY = 0, 2, 3, 4
 
 TABLE_COLUMNS = (
     ("seed", "{:>4d}"), ("k", "{:>6.2f}"), ("mcc", "{:>6.3f}"), ("n_recovered", "{:>5d}"),
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     except FloatingPointError as err:
         print(f"toysae {args.command}: error: {err}", file=sys.stderr)
         return EXIT_DIVERGED
+    except RunLocked as err:
+        print(f"toysae {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BUSY
     except KeyboardInterrupt:
         print("toysae: interrupted; finished work is kept in the run directory (--out) and "
               "the same command resumes it", file=sys.stderr)

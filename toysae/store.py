@@ -7,6 +7,7 @@ Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
   state.msgpack      final stacked TrainState (Flax serialization)
   metrics.json       {"runs": [one record per model]}
   manifest.json      sha256 of every finished file; written last
+  lock               "<pid> <host>" of the process training it (removed when it stops)
 
 Every file is written to a temporary name and renamed (``os.replace``), so a killed
 process never leaves a half-written file under a final name.  A run is complete only
@@ -28,6 +29,7 @@ import numpy as np
 from flax import serialization
 
 from .config import SweepConfig
+from .errors import RunLocked
 from .generator import build_toy
 from .sharding import to_host
 from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
@@ -151,6 +153,49 @@ def load_run(run_dir: str | os.PathLike) -> SweepResult:
     return SweepResult(cfg, state, records, str(run_dir))
 
 
+def _acquire_lock(run_dir: Path) -> Path:
+    """Creates ``run_dir/lock`` for this process; takes over a lock whose process is gone.
+
+    Raises:
+      RunLocked: if a live process on this host (or any process on another host) holds
+        it: two processes training one run directory would both write its checkpoint.
+    """
+    import socket
+
+    lock = run_dir / "lock"
+    host = socket.gethostname()
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid_text, _, owner = lock.read_text().partition(" ")
+                pid, owner = int(pid_text), owner.strip()
+            except (OSError, ValueError):
+                pid, owner = -1, host
+            if owner != host or (pid > 0 and _pid_alive(pid)):
+                raise RunLocked(
+                    f"{run_dir} is being trained by process {pid} on {owner} (lock file "
+                    f"{lock}); wait for it to finish, after which the same call loads the "
+                    f"result, or delete the lock file if that process is gone") from None
+            lock.unlink(missing_ok=True)  # stale: its process has exited
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {host}")
+        return lock
+    raise RunLocked(f"could not take the lock {lock}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool = True,
                on_chunk=None, checkpoint_seconds: float = 20.0,
                devices=None) -> SweepResult:
@@ -168,6 +213,19 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
     run_dir = run_dir_for(cfg, out_dir)
     if is_complete(run_dir):
         return load_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _acquire_lock(run_dir)
+    try:
+        if is_complete(run_dir):  # finished by another process meanwhile
+            return load_run(run_dir)
+        return _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds, devices)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
+                  devices) -> SweepResult:
+    """Resumes from the checkpoint (if readable) or starts; trains; saves."""
     toy = build_toy(cfg.toy)
     target = init_sweep_state(cfg, toy)
     state, step = None, 0
