@@ -45,6 +45,12 @@ class CorrelationSpec:
       frac_uncorrelated: fraction of pairs left uncorrelated (paper: 0.3).
       frac_positive: fraction of correlated pairs that are positive (paper: 0.5).
       strength: range of ``|C_ij|`` before repair (paper: 0.3 to 0.9).
+
+    Example:
+      >>> CorrelationSpec(kind="pairs", pairs=[(0, 1, 0.4)]).pairs
+      ((0, 1, 0.4),)
+      >>> CorrelationSpec(kind="paper").strength
+      (0.3, 0.9)
     """
 
     kind: str = "none"
@@ -110,6 +116,13 @@ class ToyConfig:
       feature_seed: seed of the JAX key that draws the feature directions.
       mu: mean magnitude of a firing feature (paper: 1.0), finite.
       sigma: magnitude standard deviation (paper: 0.15), >= 0.
+
+    Example:
+      >>> toy = ToyConfig(n_features=5, dim=20, probs=(0.4,) * 5)
+      >>> round(toy.true_l0, 6), toy.features
+      (2.0, 'orthogonal')
+      >>> ToyConfig.from_dict(toy.to_dict()) == toy
+      True
     """
 
     n_features: int
@@ -210,6 +223,12 @@ class SAEConfig:
       tanh_scale: c of the JumpReLU tanh sparsity penalty (SAELens default 4.0), > 0.
       warmup_steps: steps over which the JumpReLU sparsity coefficient rises linearly
         from 0 (paper: 10,000), >= 0.
+
+    Example:
+      >>> SAEConfig(width=50).to_dict()["dec_init_norm"]
+      0.1
+      >>> SAEConfig(width=50, arch="jumprelu").bandwidth
+      2.0
     """
 
     width: int
@@ -268,6 +287,10 @@ class TrainConfig:
       schedule_integer: use the integer part of the interpolated k (the reference).
       n_eval: evaluation samples for the metrics (paper: 100,000).
       eval_seed: seed of the evaluation set, shared by every model of a sweep.
+
+    Example:
+      >>> TrainConfig().n_steps  # 15M samples in batches of 1024
+      14648
     """
 
     samples: int = 15_000_000
@@ -319,6 +342,13 @@ class SweepConfig:
       lambdas: JumpReLU sparsity coefficients λ, one model column each (each > 0);
         required with ``sae.arch == "jumprelu"`` (which ignores ``ks``), and refused
         otherwise.  :attr:`columns` is ``ks`` or ``lambdas``, whichever applies.
+
+    Example:
+      >>> from toysae import presets
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   ks=(1.8, 2), seeds=(0, 1))
+      >>> cfg.ks, cfg.columns, cfg.column_name, len(cfg.digest())
+      ((1.8, 2.0), (1.8, 2.0), 'k', 16)
     """
 
     toy: ToyConfig

@@ -164,6 +164,16 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     Returns:
       ``{"true_l0", "trainings", "ks", "estimates": {rule: {"l0", "spread", "per_seed",
       "curve"}}}``.
+
+    Example (a tiny budget, to show the call; ``tests/test_l0.py`` checks that a real
+    one finds the small toy's true L0 of 2):
+      >>> from toysae import presets, SAEConfig, SweepConfig, TrainConfig
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   train=TrainConfig(samples=4096, batch_size=256, n_eval=1024),
+      ...                   ks=(1.0,))
+      >>> res = find_l0(cfg, k_max=4, coarse_points=3, progress=False)
+      >>> sorted(res["estimates"])[0], res["trainings"] <= 4
+      ('argmin_c_dec', True)
     """
     import dataclasses
 

@@ -42,6 +42,11 @@ def init_params(key: jax.Array, dim: int, width: int, dec_init_norm: float = 0.1
 
     Returns:
       Parameter dict (shapes in the module docstring).
+
+    Example:
+      >>> p = init_params(jax.random.key(0), dim=20, width=5)
+      >>> p["W_enc"].shape, p["W_dec"].shape, round(float(jnp.linalg.norm(p["W_dec"][0])), 4)
+      ((20, 5), (5, 20), 0.1)
     """
     w = jax.random.normal(key, (width, dim), jnp.float32)
     w = dec_init_norm * w / jnp.linalg.norm(w, axis=1, keepdims=True)
@@ -60,6 +65,11 @@ def ground_truth_params(
       features: ``[g, d]`` true features (width h = g).
       key: key for the optional noise.
       noise: std of Gaussian noise added to the decoder (and its transpose).
+
+    Example:
+      >>> p = ground_truth_params(jnp.eye(3, 8))
+      >>> p["W_dec"].shape, p["W_enc"].shape, bool((p["W_enc"] == p["W_dec"].T).all())
+      ((3, 8), (8, 3), True)
     """
     w = jnp.asarray(features, jnp.float32)
     if noise > 0:

@@ -174,6 +174,16 @@ class SweepResult:
       state: stacked ``[S, K, ...]`` final :class:`TrainState`.
       records: one metrics dict per model, seeds outer, k inner.
       run_dir: where it is stored, if anywhere.
+
+    Example:
+      >>> from toysae import presets, SAEConfig, TrainConfig
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
+      >>> res = run_sweep(cfg, progress=False)
+      >>> res.params(seed=0, k=2)["W_dec"].shape, res.record(0, 2)["k"]
+      ((5, 20), 2.0)
+      >>> res.sae(0, 2)(jnp.ones((4, 20))).shape  # a Flax NNX BatchTopKSAE
+      (4, 20)
     """
 
     config: SweepConfig
