@@ -40,5 +40,7 @@ from .theory import orthant_probability as orthant_probability
 from .theory import two_feature_toy_config as two_feature_toy_config
 from .topk import batch_topk_mask as batch_topk_mask
 from .topk import nth_largest as nth_largest
+from .tuner import TunerConfig as TunerConfig
+from .tuner import tune_l0 as tune_l0
 
 __version__ = "0.1.0"

@@ -146,7 +146,7 @@ def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
 
 
 def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bool = True,
-            coarse_points: int = 6) -> dict:
+            coarse_points: int = 6, online: bool = True) -> dict:
     """Estimates the true L0 of a toy model from SAE sweeps, coarse grid then refined.
 
     Trains a coarse k grid (all seeds), narrows in on the seed-mean c_dec minimum with
@@ -160,6 +160,10 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
       out_dir: cache directory for the sweeps (resumable).
       progress: progress bars.
       coarse_points: about how many coarse k values.
+      online: also run the online tuner (:mod:`toysae.tuner`, paper A.11) once per seed,
+        started at ``k_max``, with the paper's period of 100 steps (shorter when the
+        budget has fewer than 4,000 steps: ``n_steps // 40``); its estimate is the rule
+        ``online_tuner`` and its runs count as trainings.
 
     Returns:
       ``{"true_l0", "trainings", "ks", "estimates": {rule: {"l0", "spread", "per_seed",
@@ -172,8 +176,8 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
       ...                   train=TrainConfig(samples=4096, batch_size=256, n_eval=1024),
       ...                   ks=(1.0,))
       >>> res = find_l0(cfg, k_max=4, coarse_points=3, progress=False)
-      >>> sorted(res["estimates"])[0], res["trainings"] <= 4
-      ('argmin_c_dec', True)
+      >>> sorted(res["estimates"])
+      ['argmin_c_dec', 'argmin_s1_dec', 'elbow_c_dec', 'online_tuner']
     """
     import dataclasses
 
@@ -205,10 +209,21 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     rules = [argmin_rule(ks, curve("c_dec"), "argmin_c_dec"),
              argmin_rule(ks, curve(f"s{n}_dec"), f"argmin_s{n}_dec"),
              elbow_rule(ks, curve("c_dec"), "elbow_c_dec")]
-    return {
+    out = {
         "true_l0": sweep_cfg.toy.true_l0,
         "trainings": len(records),
         "ks": ks,
         "estimates": {e.rule: {"l0": e.l0, "spread": e.spread, "per_seed": list(e.per_seed),
                                "curve": list(e.curve)} for e in rules},
     }
+    if online:
+        from .tuner import TunerConfig, tune_l0
+
+        period = max(1, min(100, sweep_cfg.train.n_steps // 40))
+        tuned = tune_l0(sweep_cfg, TunerConfig(k_start=k_max, period=period, n=n),
+                        progress=progress)
+        out["trainings"] += tuned["trainings"]
+        out["estimates"]["online_tuner"] = {
+            "l0": tuned["l0"], "spread": tuned["spread"], "per_seed": tuned["per_seed"],
+            "curve": [tr["k"] for tr in tuned["trajectories"]]}
+    return out
