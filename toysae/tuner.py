@@ -20,15 +20,6 @@ started at 20, L rose to 26.4 in both seeds.)
 
 Every chunk of ``period`` steps is one call of :func:`toysae.sweep.run_chunk` with k as
 data, so the whole run compiles once; seeds run one after another.
-
-Example:
-  >>> from toysae import presets, SAEConfig, SweepConfig, TrainConfig
-  >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
-  ...                   train=TrainConfig(samples=256 * 40, batch_size=256, n_eval=1024),
-  ...                   ks=(2.0,))
-  >>> out = tune_l0(cfg, TunerConfig(k_start=4.0, period=10, window=2, n=1))
-  >>> len(out["per_seed"]), len(out["trajectories"][0]["k"])
-  (1, 2)
 """
 
 from __future__ import annotations
@@ -73,6 +64,10 @@ class TunerConfig:
         slopes otherwise reflect the SAE's initial transient), in [0, 1).
       beta2: Adam β2 of L0 (shorter memory than the 0.999 default, so that the large
         early slopes do not freeze the later steps), in [0, 1).
+
+    Example:
+      >>> TunerConfig(k_start=20.0).metric, TunerConfig(k_start=20.0).period
+      ('c_dec', 100)
     """
 
     k_start: float
@@ -151,6 +146,15 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
 
     Raises:
       ValueError: for a non-BatchTopK SAE, or ``k_start`` above the width.
+
+    Example:
+      >>> from toysae import presets, SAEConfig, SweepConfig, TrainConfig
+      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+      ...                   train=TrainConfig(samples=256 * 40, batch_size=256, n_eval=1024),
+      ...                   ks=(2.0,))
+      >>> out = tune_l0(cfg, TunerConfig(k_start=4.0, period=10, window=2, warmup=0.0))
+      >>> len(out["per_seed"]), len(out["trajectories"][0]["k"])
+      (1, 2)
     """
     from .l0 import s_n_for_width
 
