@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -56,9 +57,11 @@ def study_one(index: int, width_name: str, setup: dict, out_dir: str, progress: 
     res = find_l0(cfg, out_dir=out_dir, progress=progress)
     true = toy.true_l0
     est = {}
-    for rule, e in res["estimates"].items():
+    for name, e in res["estimates"].items():
+        # The s_n^dec rule is named by its n, which follows the width: one name here.
+        rule = re.sub(r"^argmin_s\d+_dec$", "argmin_s_n_dec", name)
         err = e["l0"] - true
-        est[rule] = {"l0": e["l0"], "spread": e["spread"], "error": err,
+        est[rule] = {"rule_name": name, "l0": e["l0"], "spread": e["spread"], "error": err,
                      "within_1": abs(err) <= 1.0, "within_10pct": abs(err) <= 0.1 * true,
                      "curve": e.get("curve")}
     return {"width": width, "trainings": res["trainings"], "ks": res["ks"],

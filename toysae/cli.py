@@ -153,9 +153,9 @@ def cmd_find_l0(args) -> int:
     result = find_l0(cfg, out_dir=args.out, progress=not args.no_progress)
     print(f"true L0 {result['true_l0']:.4g}; {result['trainings']} SAE trainings over k = "
           f"{', '.join(f'{k:g}' for k in result['ks'])}")
-    print(f"{'rule':<16}{'L0':>6}{'spread':>8}")
+    print(f"{'rule':<16}{'L0':>8}{'spread':>8}")
     for rule, est in result["estimates"].items():
-        print(f"{rule:<16}{est['l0']:>6g}{est['spread']:>8.2f}")
+        print(f"{rule:<16}{est['l0']:>8.2f}{est['spread']:>8.2f}")
     if args.json:
         from .store import atomic_write
 
