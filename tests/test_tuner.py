@@ -42,7 +42,7 @@ def test_bad_settings_are_refused_before_compute():
         TunerConfig(k_start=5.0, metric="mse")
     with pytest.raises(ValueError, match="k_start"):
         tune_l0(small_cfg(), TunerConfig(k_start=9.0))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="the tuner needs at least"):
         tune_l0(small_cfg(steps=10), TunerConfig(k_start=4.0, period=10))
     jr = SweepConfig(toy=SMALL, sae=SAEConfig(width=5, arch="jumprelu"), lambdas=(0.1,))
     with pytest.raises(ValueError, match="BatchTopK"):

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from .config import SweepConfig
 from .generator import build_toy
@@ -137,7 +138,7 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
     Args:
       cfg: toy model, SAE (BatchTopK; ``width`` bounds L0), training budget and seeds.
       tuner: the tuner's settings.
-      progress: print one line per seed.
+      progress: a progress bar per seed (and its final estimate).
 
     Returns:
       ``{"l0": mean estimate over seeds, "spread": std over seeds, "per_seed": [...],
@@ -164,9 +165,13 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
     if tuner.k_start > width or tuner.k_min > width:
         raise ValueError(f"k_start={tuner.k_start}, k_min={tuner.k_min}; expected both in "
                          f"(0, width={width}]")
+    t = cfg.train
+    warm = (round(tuner.warmup * t.n_steps) // tuner.period) * tuner.period
+    if warm + 2 * tuner.period > t.n_steps:
+        raise ValueError(f"train.samples gives {t.n_steps} steps; the tuner needs at least "
+                         f"warm-up {warm} + 2 · period = {warm + 2 * tuner.period}")
     n = tuner.n or s_n_for_width(width)
     toy = build_toy(cfg.toy)
-    t = cfg.train
     measure = _measure_fn(tuner.metric, n)
     eval_x = toy.sample(jax.random.key(t.eval_seed), tuner.window * t.batch_size)[1]
     eval_x = eval_x.reshape(tuner.window, t.batch_size, -1)
@@ -190,9 +195,11 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
             return state, float(measure(params, eval_x))
 
         cycle = 0
-        warm = (round(tuner.warmup * t.n_steps) // tuner.period) * tuner.period
+        bar = tqdm(total=t.n_steps, disable=not progress, unit="step", dynamic_ncols=True,
+                   desc=f"online tuner, seed {seed}")
         for start in range(0, warm, tuner.period):
             state, _ = train(float(level), state, start)
+            bar.update(tuner.period)
         step = warm
         while step + 2 * tuner.period <= t.n_steps:
             k = float(level)
@@ -205,14 +212,14 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
                 state, m_base = train(k, state, step + tuner.period)
             step += 2 * tuner.period
             cycle += 1
+            bar.update(2 * tuner.period)
+            bar.set_postfix(L0=f"{float(level):.2f}")
             slope = (m_probe - m_base) / max(probe - k, 1e-6)
             level, opt_state = update_level(level, opt_state, slope, tuner, width)
             for name, v in (("step", step), ("k", k), ("m_base", m_base),
                             ("m_probe", m_probe)):
                 traj[name].append(v)
-        if not traj["k"]:
-            raise ValueError(f"train.samples gives {t.n_steps} steps; the tuner needs at "
-                             f"least 2 · period = {2 * tuner.period}")
+        bar.close()
         last = max(1, round(len(traj["k"]) * tuner.average_last))
         estimate = float(np.mean(traj["k"][-last:]))
         per_seed.append(estimate)
