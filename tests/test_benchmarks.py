@@ -1,0 +1,64 @@
+"""The benchmark suite's quick mode runs end to end and writes a complete results file.
+
+Runs ``benchmarks/run_all.py --quick`` (one model size, a few steps; numbers are not
+measurements) into a temporary folder, so ``benchmarks/results.json`` is never touched.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick",
+           "--models", "1", "--one-at-a-time-models", "1",  # one chunk program to compile
+           "--out", str(out / "results.json"), "--markdown", str(out / "table.md")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((out / "results.json").read_text()), (out / "table.md").read_text()
+
+
+def test_quick_mode_writes_every_section(quick_results):
+    res, table = quick_results
+    assert res["quick"] is True and res["errors"] == []
+    m = res["machine"]
+    assert m["cpu_model"] and _positive(m["cores"]) and m["jax"] and m["devices"] and m["date"]
+    assert res["device_label"]
+
+    single = res["single"]
+    assert _positive(single["samples_s"]) and single["finite"]
+    assert [s["models"] for s in res["sweep"]] == [1]
+    for entry in [single, *res["sweep"], *res["scaling"]]:
+        assert _positive(entry["samples_s"]) and _positive(entry["gflops"])
+        assert _positive(entry["memory"]["peak_rss_bytes"])
+    assert [s["toy"]["n_features"] for s in res["scaling"]] == [50]
+
+    gen = res["generator"]
+    copula = [v for k, v in gen.items() if k.startswith("copula_g")]
+    assert len(copula) == 1 and copula[0]["correlated"] and _positive(copula[0]["samples_s"])
+    assert _positive(copula[0]["build"]["total_s"])
+    assert _positive(gen["main"]["samples_s"])
+
+    base = res["baselines"]
+    assert _positive(base["matmul"]["gflops"]) and _positive(base["matmul_after"]["gflops"])
+    assert _positive(base["one_at_a_time"]["samples_s"])
+    assert _positive(base["ratios"]["sweep_1_over_one_at_a_time"])
+    # SAELens: numbers when the `compare` extra is installed, else null with a reason.
+    if base["saelens"] is None:
+        assert isinstance(base["saelens_reason"], str) and base["saelens_reason"]
+    else:
+        assert _positive(base["saelens"]["samples_s"])
+
+    assert "Machine:" in table and res["device_label"] in table
+    assert "| Single SAE" in table and "Scaling" in table and "Generator" in table
