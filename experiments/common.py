@@ -252,3 +252,13 @@ def band_plot(ax, xs, summaries: Sequence[dict], label: str, color=None, marker:
 def mark_true_l0(ax, true_l0: float) -> None:
     """Dashed vertical line at the true L0, labelled."""
     ax.axvline(true_l0, color="k", ls="--", lw=0.9, label=f"true L0 = {true_l0:.2f}")
+
+
+def finish(out: dict, fig_dir: str | Path, stem: str, t_start: float) -> dict:
+    """Ends a script: records its wall time, writes ``fig_dir/stem.json`` and prints each
+    claim record's verdict (``claim_records.claim``)."""
+    out["wall_s"] = round(time.perf_counter() - t_start, 1)
+    write_json(Path(fig_dir) / f"{stem}.json", out)
+    for c in out.get("claims", []):
+        print(f"claim {c['id']}: {'holds' if c['holds'] else 'DOES NOT HOLD'} — {c['ours']}")
+    return out

@@ -35,7 +35,6 @@ Usage: ``python experiments/schedules.py [--quick] [--out-dir runs/] [--format p
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -45,12 +44,12 @@ from common import (
     cached_sweep,
     complete_sweep,
     cos_heatmap,
+    finish,
     matched_rows,
     output_name,
     parse_args,
     save_figure,
     summarize,
-    write_json,
 )
 from main_toy import main_sweep_config
 
@@ -154,11 +153,7 @@ def main(argv=None) -> dict:
     }
     out["claims"] = claims(per, len(cfg0.seeds))
     out["figures"] = figure(args, results, curves, const, const_cfg, per)
-    out["wall_s"] = round(time.perf_counter() - t_start, 1)
-    write_json(Path(args.fig_dir) / f"{output_name('schedules', args.quick)}.json", out)
-    for c in out["claims"]:
-        print(f"claim {c['id']}: {'HOLDS' if c['holds'] else 'FAILS'} — {c['ours']}")
-    return out
+    return finish(out, args.fig_dir, output_name("schedules", args.quick), t_start)
 
 
 def claims(per: dict, n_seeds: int) -> list[dict]:

@@ -25,7 +25,6 @@ Usage: ``python experiments/superposition.py [--quick] [--out-dir runs/] [--form
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,12 +32,12 @@ from claim_records import claim
 from common import (
     band_plot,
     cached_sweep,
+    finish,
     mark_true_l0,
     metric_by_k,
     output_name,
     parse_args,
     save_figure,
-    write_json,
 )
 from main_toy import KS_FULL, KS_QUICK, SEEDS_FULL, SEEDS_QUICK, argmin_k, train_config
 
@@ -107,11 +106,7 @@ def main(argv=None) -> dict:
         mean_by_k={f"{k:g}": metrics["c_dec"][k]["mean"] for k in cfg.ks},
         ground_truth_c_dec=gt_c_dec)]
     out["figures"] = figure(args, res, gram, off, metrics, gt_c_dec)
-    out["wall_s"] = round(time.perf_counter() - t_start, 1)
-    write_json(Path(args.fig_dir) / f"{output_name('superposition', args.quick)}.json", out)
-    for c in out["claims"]:
-        print(f"claim {c['id']}: {'HOLDS' if c['holds'] else 'FAILS'} — {c['ours']}")
-    return out
+    return finish(out, args.fig_dir, output_name("superposition", args.quick), t_start)
 
 
 def figure(args, res, gram, off, metrics, gt_c_dec) -> dict:
