@@ -86,7 +86,9 @@ def test_find_l0_cli_contract(tmp_path, capsys):
                  "--batch-size", "256", "--n-eval", "1024", "--seeds", "0,1",
                  "--json", str(out), "--no-progress"]) == 0
     data = json.loads(out.read_text())
-    assert data["true_l0"] == 2.0 and data["trainings"] == 10  # k = 1..5 × 2 seeds
+    # k = 1..5 × 2 seeds, plus one online-tuner run per seed.
+    assert data["true_l0"] == 2.0 and data["trainings"] == 12
+    assert "online_tuner" in data["estimates"]
     for rule in ("argmin_c_dec", "elbow_c_dec"):
         assert set(data["estimates"][rule]) >= {"l0", "spread"}
     assert "argmin_c_dec" in capsys.readouterr().out
