@@ -22,7 +22,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 from claim_records import claim
-from common import cached_sweep, output_name, parse_args, save_figure, write_json
+from common import cached_sweep, finish, output_name, parse_args, save_figure
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets
 
@@ -115,11 +115,7 @@ def main(argv=None) -> dict:
         "claims": claims(l0, c_dec),
     }
     out["figures"] = [figure(l0, c_dec, mcc, args.fig_dir, stem)]
-    out["wall_s"] = round(time.perf_counter() - t0, 1)
-    write_json(f"{args.fig_dir}/{stem}.json", out)
-    for c in out["claims"]:
-        print(f"  {c['id']}: {'holds' if c['holds'] else 'DOES NOT HOLD'} — {c['ours']}")
-    return out
+    return finish(out, args.fig_dir, stem, t0)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from . import sae as batchtopk
-from .metrics import RECOVERED_COS, c_dec, cos_matrix, mcc, mixing, reconstruction, s_n_dec
+from .metrics import reconstruction, recovery, s_n_dec
 
 Params = dict[str, jax.Array]
 
@@ -164,15 +164,10 @@ def evaluate(params: Params, features: jax.Array, x: jax.Array,
     The metrics module decodes with unit decoder rows, so the activations are scaled by
     the row norms first: ``(acts · ‖W_dec‖) Ŵ_dec = acts W_dec``, the same ``x̂``.
     """
-    cos = cos_matrix(params, features)
-    abs_cos = jnp.abs(cos)
-    best = jnp.max(abs_cos, axis=0)
     pre = pre_activations(params, x)
     acts = jnp.where(pre > threshold(params), pre, 0.0)
     norms = jnp.linalg.norm(params["W_dec"], axis=-1)
-    out = dict(cos=cos, best_cos=best, mcc=mcc(abs_cos),
-               n_recovered=jnp.sum(best > RECOVERED_COS), c_dec=c_dec(params),
-               mixing=mixing(cos, mixing_feature))
+    out = recovery(params, features, mixing_feature)
     out.update(reconstruction(params, x, acts * norms))
     out["l0"] = jnp.mean(jnp.sum(acts != 0, axis=-1))
     out["dead_latents"] = jnp.sum(~jnp.any(acts != 0, axis=0))

@@ -179,6 +179,24 @@ def reconstruction(params: Params, x: jax.Array, acts: jax.Array) -> dict[str, j
     )
 
 
+def recovery(params: Params, features: jax.Array,
+             mixing_feature: int = 0) -> dict[str, jax.Array]:
+    """The decoder-geometry metrics of :func:`evaluate`, which need no data: ``cos``
+    ``[h, g]``, ``best_cos [g]``, ``mcc``, ``n_recovered``, ``c_dec``, ``mixing``.
+
+    Example:
+      >>> out = recovery({"W_dec": jnp.eye(3, 6)}, jnp.eye(3, 6))
+      >>> float(out["mcc"]), int(out["n_recovered"]), float(out["c_dec"])
+      (1.0, 3, 0.0)
+    """
+    cos = cos_matrix(params, features)
+    abs_cos = jnp.abs(cos)
+    best = jnp.max(abs_cos, axis=0)
+    return dict(cos=cos, best_cos=best, mcc=mcc(abs_cos),
+                n_recovered=jnp.sum(best > RECOVERED_COS), c_dec=c_dec(params),
+                mixing=mixing(cos, mixing_feature))
+
+
 def evaluate(
     params: Params,
     k: jax.Array,
@@ -219,17 +237,7 @@ def evaluate(
       >>> round(float(out["l0"]), 1), float(out["s2_dec"]) > 0
       (2.0, True)
     """
-    cos = cos_matrix(params, features)
-    abs_cos = jnp.abs(cos)
-    best = jnp.max(abs_cos, axis=0)
-    out = dict(
-        cos=cos,
-        best_cos=best,
-        mcc=mcc(abs_cos),
-        n_recovered=jnp.sum(best > RECOVERED_COS),
-        c_dec=c_dec(params),
-        mixing=mixing(cos, mixing_feature),
-    )
+    out = recovery(params, features, mixing_feature)
     out.update(reconstruction(params, x, encode(params, x, k)[0]))
     thr = reconstruction(params, x, encode_threshold(params, x, threshold))
     out.update(mse_thr=thr["mse"], l0_thr=thr["l0"])
