@@ -51,7 +51,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="file whose claim table (between the markers) is rewritten at the "
                         "paper's budget (default README.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--devices", type=int, default=None,
+                   help="shard each sweep's models over N devices (on a CPU the cores are "
+                        "split into N devices; 2 is fastest on 2 cores)")
     args = p.parse_args(argv)
+    if args.devices is not None and args.devices < 1:
+        p.error(f"--devices={args.devices} is out of range; expected an integer >= 1")
     if args.only is not None:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
         bad = sorted(set(names) - set(SCRIPTS))
@@ -69,6 +74,8 @@ def run_script(name: str, args: argparse.Namespace) -> float:
         cmd.append("--quick")
     if args.no_progress:
         cmd.append("--no-progress")
+    if args.devices is not None:
+        cmd += ["--devices", str(args.devices)]
     print(f"=== {name} ({'quick' if args.quick else 'paper budget'}) ===", flush=True)
     t0 = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -97,23 +97,13 @@ def _sweep_config(args):
 
 
 def _devices(n: int | None):
-    """The devices to shard over: None (default device) or the first ``n`` devices; on a
-    CPU-only machine the cores are split into ``n`` devices first."""
-    if n is None or n == 1:
-        return None
-    if n < 1:
-        raise ValueError(f"--devices={n} is out of range; expected an integer >= 1")
-    import jax
+    """The devices to shard over (see :func:`toysae.sharding.local_devices`)."""
+    from .sharding import local_devices
 
     try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:  # backend already started: use what exists
-        pass
-    available = jax.devices()
-    if len(available) < n:
-        raise ValueError(f"--devices={n} but only {len(available)} device(s) exist; "
-                         f"expected at most {len(available)}")
-    return available[:n]
+        return local_devices(n)
+    except ValueError as err:
+        raise ValueError(f"--{err}") from None
 
 
 def cmd_sweep(args) -> int:

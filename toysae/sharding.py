@@ -70,6 +70,40 @@ def to_host(tree):
     return jax.device_get(tree)
 
 
+def local_devices(n: int | None) -> list[jax.Device] | None:
+    """The first ``n`` devices to shard a sweep over; None for the default device.
+
+    On a CPU-only machine the cores are first split into ``n`` devices (this only works
+    before JAX starts its backend; afterwards the devices that exist are used).
+
+    Args:
+      n: device count, an integer >= 1, or None (same as 1: no sharding).
+
+    Returns:
+      A list of ``n`` devices, or None when ``n`` is None or 1.
+
+    Raises:
+      ValueError: ``n < 1`` or more devices asked for than exist.
+
+    Example:
+      >>> local_devices(1) is None
+      True
+    """
+    if n is None or n == 1:
+        return None
+    if n < 1:
+        raise ValueError(f"devices={n} is out of range; expected an integer >= 1")
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # backend already started: use what exists
+        pass
+    available = jax.devices()
+    if len(available) < n:
+        raise ValueError(f"devices={n} but only {len(available)} device(s) exist; "
+                         f"expected at most {len(available)}")
+    return available[:n]
+
+
 STATE_SPEC = P(None, AXIS)  # [S, K, ...]: models along k
 K_SPEC = P(AXIS)  # [K]
 REPLICATED = P()
