@@ -73,3 +73,30 @@ def test_every_script_named_in_reproduce_exists_and_writes_a_known_stem():
     for name in reproduce.SCRIPTS:
         assert (EXPERIMENTS / f"{name}.py").is_file(), name
     assert set(reproduce.SCRIPTS) == set(claims.RESULT_STEMS)
+
+
+@pytest.mark.parametrize("argv", [["--devices", "0"], ["--devices", "-2"]])
+def test_devices_out_of_range_is_refused_before_running_anything(argv, capsys):
+    """Claim: `reproduce --devices N` with N < 1 exits 2 naming --devices, and so does a
+    script's own --devices (common.parse_args), before any script or training starts."""
+    with pytest.raises(SystemExit) as exc:
+        reproduce.main(argv)
+    assert exc.value.code == 2 and "--devices" in capsys.readouterr().err
+    import common
+
+    with pytest.raises(SystemExit) as exc:
+        common.parse_args("test", argv)
+    assert exc.value.code == 2 and "--devices=" in capsys.readouterr().err
+
+
+def test_devices_are_passed_to_every_script(monkeypatch):
+    """Claim: `reproduce --devices 2` hands `--devices 2` to each experiment script."""
+    seen = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(reproduce.subprocess, "run", lambda cmd, **kw: seen.append(cmd) or Done)
+    args = reproduce.parse_args(["--devices", "2", "--only", "theorem1"])
+    reproduce.run_script("theorem1", args)
+    assert seen and seen[0][-2:] == ["--devices", "2"]
