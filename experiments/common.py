@@ -170,7 +170,9 @@ def cached_sweep(cfg: SweepConfig, out_dir: str, progress: bool = True):
     t0 = time.perf_counter()
     result = run_sweep(cfg, out_dir, progress=progress, devices=_DEVICES)
     info = {"digest": cfg.digest(), "cached": cached,
-            "wall_s": round(time.perf_counter() - t0, 2)}
+            "wall_s": round(time.perf_counter() - t0, 2),
+            # training time recorded with the run (all sessions; None if not recorded)
+            "train_s": result.train_s}
     return result, info
 
 

@@ -101,10 +101,41 @@ def update_readme(table: str, readme: Path = REPO / "README.md") -> bool:
     return True
 
 
+def training_time(fig_dir: str | Path, quick: bool) -> dict:
+    """Training wall time of every cached sweep the results files name (deduplicated by
+    digest), as recorded with each run (summed over resumed sessions).
+
+    Returns:
+      ``{"train_s": total over sweeps with a record, "sweeps": how many have one,
+      "unrecorded": [digests without a record]}``.
+    """
+    seen: dict[str, float | None] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "digest" in node and "train_s" in node:
+                t = node["train_s"]
+                seen[node["digest"]] = seen.get(node["digest"]) or t
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for stem in RESULT_STEMS:
+        path = Path(fig_dir) / f"{stem}{'_quick' if quick else ''}.json"
+        if path.is_file():
+            walk(json.loads(path.read_text()))
+    known = {d: t for d, t in seen.items() if t is not None}
+    return {"train_s": round(sum(known.values()), 1), "sweeps": len(known),
+            "unrecorded": sorted(d for d, t in seen.items() if t is None)}
+
+
 def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
     data = collect(args.fig_dir, RESULT_STEMS, quick=args.quick)
     data["quick"] = args.quick
     data["wall_s"] = {k: round(v, 1) for k, v in walls.items()}
+    data["training"] = training_time(args.fig_dir, args.quick)
     name = "claims_quick.json" if args.quick else "claims.json"
     path = Path(args.fig_dir) / name
     tmp = path.with_name(f".{name}.tmp")
@@ -113,6 +144,11 @@ def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
     print(f"wrote {path}: {len(data['claims'])} claims, "
           f"{sum(not c['holds'] for c in data['claims'])} do not hold"
           + (f"; missing results: {data['missing']}" if data["missing"] else ""))
+    tr = data["training"]
+    print(f"training time recorded with the cached sweeps: {tr['train_s'] / 3600:.2f} h over "
+          f"{tr['sweeps']} sweep(s)" + (f"; not recorded for {len(tr['unrecorded'])} "
+                                        f"(trained before timing.json existed)"
+                                        if tr["unrecorded"] else ""))
     table = markdown_table(data["claims"])
     print(table)
     if not args.quick and update_readme(table, Path(args.readme)):

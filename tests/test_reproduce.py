@@ -100,3 +100,15 @@ def test_devices_are_passed_to_every_script(monkeypatch):
     args = reproduce.parse_args(["--devices", "2", "--only", "theorem1"])
     reproduce.run_script("theorem1", args)
     assert seen and seen[0][-2:] == ["--devices", "2"]
+
+
+def test_training_time_sums_recorded_sweeps_once_each(tmp_path):
+    """Claim: the reproduction's training time is the sum of each cached sweep's recorded
+    time, a sweep named by two scripts counts once, and sweeps without a record are
+    listed rather than guessed."""
+    (tmp_path / "main_toy.json").write_text(json.dumps({"sweeps": {
+        "a": {"digest": "aaa", "train_s": 100.0}, "b": {"digest": "bbb", "train_s": None}}}))
+    (tmp_path / "schedules.json").write_text(json.dumps({"sweeps": [
+        {"digest": "aaa", "train_s": 100.0}, {"digest": "ccc", "train_s": 20.5}]}))
+    t = reproduce.training_time(tmp_path, quick=False)
+    assert t == {"train_s": 120.5, "sweeps": 2, "unrecorded": ["bbb"]}

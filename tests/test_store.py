@@ -39,8 +39,12 @@ def test_run_directory_contents(finished):
     out, res = finished
     run_dir = run_dir_for(cfg_small(), out)
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["config.json", "manifest.json", "metrics.json", "state.msgpack"]
+    assert names == ["config.json", "manifest.json", "metrics.json", "state.msgpack",
+                     "timing.json"]
     assert is_complete(run_dir)
+    timing = json.loads((run_dir / "timing.json").read_text())
+    assert timing["step"] == 60 and timing["train_s"] > 0
+    assert res.train_s == timing["train_s"] == load_run(run_dir).train_s
     assert len(json.loads((run_dir / "metrics.json").read_text())["runs"]) == 2
     assert load_run(run_dir).config == cfg_small()
 
@@ -62,10 +66,14 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path, finished):
                    checkpoint_seconds=0.0)
     run_dir = run_dir_for(cfg_small(), tmp_path)
     assert (run_dir / "checkpoint.msgpack").exists() and not is_complete(run_dir)
+    # The training time so far is kept with the checkpoint and carried into the resume.
+    timing = json.loads((run_dir / "timing.json").read_text())
+    assert timing["step"] == 40 and timing["train_s"] > 0
     resumed_steps = []
     res = run_stored(cfg_small(), tmp_path, progress=False,
                      on_chunk=lambda s, *a: resumed_steps.append(s))
     assert resumed_steps == [60]  # only the last chunk was trained again
+    assert res.train_s > timing["train_s"]
     np.testing.assert_allclose(np.asarray(res.state.params["W_dec"]),
                                np.asarray(reference.state.params["W_dec"]), atol=1e-6)
     assert not (run_dir / "checkpoint.msgpack").exists()

@@ -7,6 +7,8 @@ Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
   state.msgpack      final stacked TrainState (Flax serialization)
   metrics.json       {"runs": [one record per model]}
   manifest.json      sha256 of every finished file; written last
+  timing.json        {"train_s", "step"}: wall seconds spent training so far, summed over
+                     every resumed session (informational: not part of the checksums)
   lock               "<pid> <host>" of the process training it (removed when it stops)
 
 Every file is written to a temporary name and renamed (``os.replace``), so a killed
@@ -150,7 +152,16 @@ def load_run(run_dir: str | os.PathLike) -> SweepResult:
     target = init_sweep_state(cfg, build_toy(cfg.toy))
     state, _ = _from_bytes(target, (run_dir / "state.msgpack").read_bytes())
     records = json.loads((run_dir / "metrics.json").read_text())["runs"]
-    return SweepResult(cfg, state, records, str(run_dir))
+    return SweepResult(cfg, state, records, str(run_dir), _read_timing(run_dir)[0])
+
+
+def _read_timing(run_dir: Path) -> tuple[float | None, int]:
+    """``(train_s, step)`` from ``timing.json``; ``(None, 0)`` if absent or unreadable."""
+    try:
+        t = json.loads((run_dir / "timing.json").read_text())
+        return float(t["train_s"]), int(t["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, 0
 
 
 def _acquire_lock(run_dir: Path) -> Path:
@@ -237,12 +248,26 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
             warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
             state, step = None, 0
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
-    last = [time.monotonic()]
+    # Training time carried over from earlier sessions, if it was recorded up to the
+    # step we resume from (otherwise it is unknown and stays unknown).
+    before, timed_step = _read_timing(run_dir)
+    if step == 0:
+        before = 0.0
+    elif timed_step != step:
+        before = None
+    t_start = time.monotonic()
+    last = [t_start]
+
+    def write_timing(at_step):
+        if before is not None:
+            atomic_write(run_dir / "timing.json", json.dumps(
+                {"train_s": round(before + time.monotonic() - t_start, 2), "step": at_step}))
 
     def checkpoint(at_step, st, logs):
         # Save first, so that nothing the callback does can lose finished steps.
         if at_step < cfg.train.n_steps and time.monotonic() - last[0] >= checkpoint_seconds:
             atomic_write(ckpt, _to_bytes(st, at_step))
+            write_timing(at_step)
             last[0] = time.monotonic()
         if on_chunk is not None:
             on_chunk(at_step, st, logs)
@@ -255,6 +280,8 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
         kept = (f"the last good checkpoint is kept in {ckpt}" if ckpt.exists()
                 else "no checkpoint was written before it")
         raise FloatingPointError(f"{err}; {kept}") from None
-    result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir))
+    write_timing(cfg.train.n_steps)
+    result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir),
+                         _read_timing(run_dir)[0])
     save_run(result, run_dir)
     return result

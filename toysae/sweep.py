@@ -174,6 +174,8 @@ class SweepResult:
       state: stacked ``[S, K, ...]`` final :class:`TrainState`.
       records: one metrics dict per model, seeds outer, k inner.
       run_dir: where it is stored, if anywhere.
+      train_s: wall seconds spent training it, summed over every resumed session
+        (recorded in the run directory's ``timing.json``); None when not recorded.
 
     Example:
       >>> from toysae import presets, SAEConfig, TrainConfig
@@ -190,6 +192,7 @@ class SweepResult:
     state: TrainState
     records: list[dict]
     run_dir: str | None = None
+    train_s: float | None = None
 
     def index(self, seed: int, k: float) -> tuple[int, int]:
         """``(seed_idx, k_idx)`` of a model (``k`` is λ in a JumpReLU sweep)."""
