@@ -3,21 +3,28 @@ for?  (issue 4; paper §3.4, A.10, A.11 leave this open.)
 
 For each member of the random toy family (:mod:`toysae.family`, seed 0) and each SAE
 width (g, g/2 and 2g: the paper leaves the width–L0 interaction open), runs
-:func:`toysae.find_l0` (coarse k grid, then refined around the seed-mean c_dec
-minimum) and compares every rule's estimate with the known true L0.
+:func:`toysae.find_l0` (coarse k grid from 1 to min(width, 3 · true L0), then refined
+around the seed-mean c_dec minimum, plus the online tuner started at that k_max) and
+compares every rule's estimate with the known true L0.  The paper's main toy model is
+run first with the same budget, so its rules are reported beside the family's.
 
-Budget (decided here, the paper has no setting for this study): 4M samples per SAE,
-batch 1024, Adam lr 3e-4, seeds 0 and 1 (``--quick``: 3 small members, 200k samples,
-seed 0).  Every sweep is cached under ``--out-dir`` and the JSON is rewritten after
-each member, so an interrupted study resumes.
+Budget (decided here, the paper has no setting for this study; 90 member-widths must
+fit a few hours on 2 CPU cores): 1M samples per SAE, batch 256 (3,906 Adam steps), lr
+1e-3 — the budget at which the teaching demo recovers the main toy at k = 11 — seeds 0
+and 1.  ``--quick``: 3 small members, 200k samples, seed 0.  The widths are run one
+after another over all members (width g first, the study's headline), every sweep is
+cached under ``--out-dir``, and the JSON and figure are rewritten after each
+member-width, so an interrupted study resumes where it stopped; ``compute_s`` sums the
+wall time of every member-width, over sessions.
 
 Outputs (``figures/``, ``*_quick`` with ``--quick``):
-  l0_generalisation.json  {"family", "settings", "models": [...], "hit_rates": {WIDTH:
-                          {RULE: {"within_1", "within_10pct", "mean_signed_error", "n"}}},
-                          "failures": [...], "compute_s"}
+  l0_generalisation.json  {"family", "settings", "main_toy", "models": [...],
+                          "hit_rates": {WIDTH: {RULE: {"within_1", "within_10pct",
+                          "mean_signed_error", "n"}}}, "failures": [...], "trainings",
+                          "compute_s", "partial"}
   l0_generalisation.png   estimate against true L0 per rule (width g), and hit rates
 
-Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30]``
+Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30] [--devices 2]``
 """
 
 from __future__ import annotations
@@ -29,32 +36,39 @@ import sys
 import time
 from pathlib import Path
 
+import common
 import matplotlib.pyplot as plt
 import numpy as np
 from common import output_name, save_figure, write_json
 
-from toysae import SAEConfig, SweepConfig, TrainConfig, find_l0
+from toysae import SAEConfig, SweepConfig, TrainConfig, find_l0, presets
 from toysae.family import FamilySpec, describe, draw_toy
 
 WIDTHS = ("g", "g/2", "2g")
-FULL = dict(spec=FamilySpec(seed=0), samples=4_000_000, seeds=(0, 1), n_models=30)
+FULL = dict(spec=FamilySpec(seed=0), samples=1_000_000, batch_size=256, lr=1e-3,
+            seeds=(0, 1), n_models=30)
 QUICK = dict(spec=FamilySpec(seed=0, g_range=(20, 40), l0_range=(2.0, 6.0)),
-             samples=200_000, seeds=(0,), n_models=3)
+             samples=200_000, batch_size=256, lr=1e-3, seeds=(0,), n_models=3)
 
 
 def width_of(name: str, g: int) -> int:
     return {"g": g, "g/2": max(2, g // 2), "2g": 2 * g}[name]
 
 
-def study_one(index: int, width_name: str, setup: dict, out_dir: str, progress: bool) -> dict:
-    """find_l0 on family member ``index`` at one width; estimates and errors per rule."""
-    toy = draw_toy(setup["spec"], index)
+def settings_of(setup: dict) -> dict:
+    return {k: setup[k] for k in ("samples", "batch_size", "lr", "seeds", "n_models")} | {
+        "widths": WIDTHS, "k_max": "min(width, ceil(3 * true L0))"}
+
+
+def study_one(toy, width_name: str, setup: dict, out_dir: str, progress: bool) -> dict:
+    """find_l0 on one toy model at one width; estimates and errors per rule."""
     width = width_of(width_name, toy.n_features)
     cfg = SweepConfig(toy=toy, sae=SAEConfig(width=width),
-                      train=TrainConfig(samples=setup["samples"]), ks=(1.0,),
-                      seeds=setup["seeds"])
+                      train=TrainConfig(samples=setup["samples"],
+                                        batch_size=setup["batch_size"], lr=setup["lr"]),
+                      ks=(1.0,), seeds=setup["seeds"])
     t0 = time.perf_counter()
-    res = find_l0(cfg, out_dir=out_dir, progress=progress)
+    res = find_l0(cfg, out_dir=out_dir, progress=progress, devices=common._DEVICES)
     true = toy.true_l0
     est = {}
     for name, e in res["estimates"].items():
@@ -65,7 +79,8 @@ def study_one(index: int, width_name: str, setup: dict, out_dir: str, progress: 
                      "within_1": abs(err) <= 1.0, "within_10pct": abs(err) <= 0.1 * true,
                      "curve": e.get("curve")}
     return {"width": width, "trainings": res["trainings"], "ks": res["ks"],
-            "estimates": est, "wall_s": round(time.perf_counter() - t0, 1)}
+            "estimates": est, "wall_s": round(time.perf_counter() - t0, 1),
+            "dead_latents": res.get("dead_latents")}
 
 
 def hit_rates(models: list[dict]) -> dict:
@@ -84,13 +99,26 @@ def hit_rates(models: list[dict]) -> dict:
 
 
 def failure_reason(model: dict, row: dict, rule: str) -> str:
-    """A one-line diagnosis of a miss: superposition or a flat curve."""
+    """A one-line diagnosis of a miss: superposition, dead latents near the true L0, a
+    flat curve, or an estimate at the edge of the k range searched."""
     reasons = []
     if model["g"] > model["d"]:
         reasons.append(f"superposition (g={model['g']} > d={model['d']})")
-    curve = np.asarray(row["estimates"][rule].get("curve") or [], dtype=float)
-    if curve.size:
-        mean = curve.mean(0) if curve.ndim == 2 else curve
+    ks, dead = row.get("ks") or [], row.get("dead_latents") or []
+    if ks and dead:
+        near = int(np.argmin([abs(k - model["true_l0"]) for k in ks]))
+        if dead[near] > 0.05 * row["width"]:
+            reasons.append(f"dead latents near the true L0 ({dead[near]:.0f} of "
+                           f"{row['width']} at k={ks[near]:g})")
+    est = row["estimates"][rule]["l0"]
+    if ks and rule != "online_tuner" and est in (ks[0], ks[-1]):
+        reasons.append(f"estimate at the edge of the searched range (k={est:g})")
+    curve = row["estimates"][rule].get("curve") or []
+    if rule == "online_tuner":
+        ends = ", ".join(f"{c[0]:.1f} -> {c[-1]:.1f}" for c in curve if c)
+        reasons.append(f"tuner L0 per seed {ends}")
+    elif len(curve):
+        mean = np.asarray(curve, dtype=float)
         span = (mean.max() - mean.min()) / max(abs(mean.mean()), 1e-12)
         if span < 0.1:
             reasons.append(f"flat curve (range {span:.0%} of its mean)")
@@ -125,6 +153,24 @@ def figure(models, rates, fig_dir, stem):
     return save_figure(fig, fig_dir, stem)
 
 
+def failures_of(models: list[dict]) -> list[dict]:
+    return [{"index": m["index"], "width": w, "rule": rule, "true_l0": m["true_l0"],
+             "estimate": r["estimates"][rule]["l0"],
+             "reason": failure_reason(m, r, rule)}
+            for m in models for w, r in m["widths"].items()
+            for rule, e in r["estimates"].items() if not e["within_1"]]
+
+
+def load_previous(path: Path, settings: dict) -> tuple[dict | None, dict]:
+    """Finished member-widths of an earlier run with the same settings (to resume)."""
+    if not path.exists():
+        return None, {}
+    old = json.loads(path.read_text())
+    if old.get("settings") != json.loads(json.dumps(settings)):
+        return None, {}
+    return old.get("main_toy"), {m["index"]: m for m in old.get("models", [])}
+
+
 def main(argv=None) -> dict:
     import argparse
 
@@ -142,38 +188,46 @@ def main(argv=None) -> dict:
         setup["n_models"] = known.n_models
     stem = output_name("l0_generalisation", args.quick)
     path = Path(args.fig_dir) / f"{stem}.json"
-    t0 = time.perf_counter()
-    models = []
-    for i in range(setup["n_models"]):
-        d = describe(setup["spec"], i)
-        d.pop("probs")
-        model = {**d, "widths": {}}
-        for w in WIDTHS:
-            print(f"[member {i}: g={d['g']} d={d['d']} true L0 {d['true_l0']:.2f}; width {w}]",
-                  flush=True)
-            model["widths"][w] = study_one(i, w, setup, args.out_dir, not args.no_progress)
-        models.append(model)
-        rates = hit_rates(models)
-        write_json(path, {"family": setup["spec"].to_dict(),
-                          "settings": {"samples": setup["samples"], "seeds": setup["seeds"],
-                                       "widths": WIDTHS, "n_models": setup["n_models"]},
-                          "models": models, "hit_rates": rates, "partial": True,
-                          "compute_s": round(time.perf_counter() - t0, 1)})
-    rates = hit_rates(models)
-    failures = [{"index": m["index"], "width": w, "rule": rule, "true_l0": m["true_l0"],
-                 "estimate": r["estimates"][rule]["l0"],
-                 "reason": failure_reason(m, r, rule)}
-                for m in models for w, r in m["widths"].items()
-                for rule, e in r["estimates"].items() if not e["within_1"]]
-    out = {"family": dataclasses.asdict(setup["spec"]),
-           "settings": {"samples": setup["samples"], "seeds": setup["seeds"],
-                        "widths": WIDTHS, "n_models": setup["n_models"]},
-           "models": models, "hit_rates": rates, "failures": failures, "partial": False,
-           "trainings": sum(r["trainings"] for m in models for r in m["widths"].values()),
-           "compute_s": round(time.perf_counter() - t0, 1)}
-    out["figure"] = figure(models, rates, args.fig_dir, stem)
-    write_json(path, out)
-    print(json.dumps(rates, indent=1))
+    settings = settings_of(setup)
+    main_toy, done = load_previous(path, settings)
+    models = {i: done.get(i) or {**{k: v for k, v in describe(setup["spec"], i).items()
+                                    if k != "probs"}, "widths": {}}
+              for i in range(setup["n_models"])}
+
+    def write(partial: bool) -> dict:
+        rows = [models[i] for i in sorted(models) if models[i]["widths"]]
+        runs = [r for m in rows for r in m["widths"].values()]
+        if main_toy:
+            runs.append(main_toy)
+        out = {"family": dataclasses.asdict(setup["spec"]), "settings": settings,
+               "main_toy": main_toy, "models": rows, "hit_rates": hit_rates(rows),
+               "failures": failures_of(rows), "partial": partial,
+               "trainings": sum(r["trainings"] for r in runs),
+               "compute_s": round(sum(r["wall_s"] for r in runs), 1)}
+        if any("g" in m["widths"] for m in rows):
+            out["figure"] = figure(rows, out["hit_rates"], args.fig_dir, stem)
+        write_json(path, out)
+        return out
+
+    if main_toy is None:
+        toy = presets.get("paper-main")
+        print(f"[paper-main: g={toy.n_features} d={toy.dim} true L0 {toy.true_l0:.2f}]",
+              flush=True)
+        main_toy = {"true_l0": toy.true_l0,
+                    **study_one(toy, "g", setup, args.out_dir, not args.no_progress)}
+        write(partial=True)
+    for w in WIDTHS:
+        for i in sorted(models):
+            m = models[i]
+            if w in m["widths"]:
+                continue
+            print(f"[member {i}: g={m['g']} d={m['d']} true L0 {m['true_l0']:.2f}; "
+                  f"width {w}]", flush=True)
+            m["widths"][w] = study_one(draw_toy(setup["spec"], i), w, setup, args.out_dir,
+                                       not args.no_progress)
+            write(partial=True)
+    out = write(partial=False)
+    print(json.dumps(out["hit_rates"], indent=1))
     return out
 
 
