@@ -24,7 +24,12 @@ Outputs (``figures/``, ``*_quick`` with ``--quick``):
                           "compute_s", "partial"}
   l0_generalisation.png   estimate against true L0 per rule (width g), and hit rates
 
-Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30] [--devices 2]``
+Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30] [--widths g,g/2,2g]``
+
+Two processes with disjoint ``--widths`` (e.g. ``g`` and ``g/2,2g``) can run side by side
+on the same ``--fig-dir``: each merges the other's finished member-widths into the JSON
+(under a file lock).  On 2 CPU cores that uses the machine better than one process, whose
+small per-step kernels leave a core idle.
 """
 
 from __future__ import annotations
@@ -75,7 +80,8 @@ def study_one(toy, width_name: str, setup: dict, out_dir: str, progress: bool) -
         # The s_n^dec rule is named by its n, which follows the width: one name here.
         rule = re.sub(r"^argmin_s\d+_dec$", "argmin_s_n_dec", name)
         err = e["l0"] - true
-        est[rule] = {"rule_name": name, "l0": e["l0"], "spread": e["spread"], "error": err,
+        est[rule] = {"rule_name": name, "l0": e["l0"], "spread": e["spread"],
+                     "per_seed": e["per_seed"], "error": err,
                      "within_1": abs(err) <= 1.0, "within_10pct": abs(err) <= 0.1 * true,
                      "curve": e.get("curve")}
     return {"width": width, "trainings": res["trainings"], "ks": res["ks"],
@@ -171,14 +177,24 @@ def load_previous(path: Path, settings: dict) -> tuple[dict | None, dict]:
     return old.get("main_toy"), {m["index"]: m for m in old.get("models", [])}
 
 
+def parse_widths(text: str) -> tuple[str, ...]:
+    widths = tuple(w.strip() for w in text.split(",") if w.strip())
+    bad = [w for w in widths if w not in WIDTHS]
+    if not widths or bad:
+        raise SystemExit(f"--widths={text!r}; expected a comma list from {','.join(WIDTHS)}")
+    return widths
+
+
 def main(argv=None) -> dict:
     import argparse
+    import fcntl
 
     from common import parse_args
 
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--n-models", type=int)
+    extra.add_argument("--widths", default=",".join(WIDTHS))
     known, rest = extra.parse_known_args(argv)
     args = parse_args(__doc__.splitlines()[0], rest)
     setup = dict(QUICK if args.quick else FULL)
@@ -186,37 +202,51 @@ def main(argv=None) -> dict:
         if known.n_models < 1:
             raise SystemExit(f"--n-models={known.n_models}; expected an integer >= 1")
         setup["n_models"] = known.n_models
+    widths = parse_widths(known.widths)
     stem = output_name("l0_generalisation", args.quick)
     path = Path(args.fig_dir) / f"{stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     settings = settings_of(setup)
     main_toy, done = load_previous(path, settings)
     models = {i: done.get(i) or {**{k: v for k, v in describe(setup["spec"], i).items()
                                     if k != "probs"}, "widths": {}}
               for i in range(setup["n_models"])}
 
-    def write(partial: bool) -> dict:
-        rows = [models[i] for i in sorted(models) if models[i]["widths"]]
-        runs = [r for m in rows for r in m["widths"].values()]
-        if main_toy:
-            runs.append(main_toy)
-        out = {"family": dataclasses.asdict(setup["spec"]), "settings": settings,
-               "main_toy": main_toy, "models": rows, "hit_rates": hit_rates(rows),
-               "failures": failures_of(rows), "partial": partial,
-               "trainings": sum(r["trainings"] for r in runs),
-               "compute_s": round(sum(r["wall_s"] for r in runs), 1)}
-        if any("g" in m["widths"] for m in rows):
-            out["figure"] = figure(rows, out["hit_rates"], args.fig_dir, stem)
-        write_json(path, out)
+    def write() -> dict:
+        """Merges what another process (``--widths`` split) wrote meanwhile, then
+        rewrites the JSON and the figure, under a lock."""
+        nonlocal main_toy
+        with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            disk_main, disk = load_previous(path, settings)
+            main_toy = main_toy or disk_main
+            for i, m in disk.items():
+                if i in models:
+                    for w, r in m["widths"].items():
+                        models[i]["widths"].setdefault(w, r)
+            rows = [models[i] for i in sorted(models) if models[i]["widths"]]
+            runs = [r for m in rows for r in m["widths"].values()]
+            runs += [main_toy] if main_toy else []
+            partial = main_toy is None or any(
+                w not in models[i]["widths"] for i in models for w in WIDTHS)
+            out = {"family": dataclasses.asdict(setup["spec"]), "settings": settings,
+                   "main_toy": main_toy, "models": rows, "hit_rates": hit_rates(rows),
+                   "failures": failures_of(rows), "partial": partial,
+                   "trainings": sum(r["trainings"] for r in runs),
+                   "compute_s": round(sum(r["wall_s"] for r in runs), 1)}
+            if any("g" in m["widths"] for m in rows):
+                out["figure"] = figure(rows, out["hit_rates"], args.fig_dir, stem)
+            write_json(path, out)
         return out
 
-    if main_toy is None:
+    if main_toy is None and "g" in widths:
         toy = presets.get("paper-main")
         print(f"[paper-main: g={toy.n_features} d={toy.dim} true L0 {toy.true_l0:.2f}]",
               flush=True)
         main_toy = {"true_l0": toy.true_l0,
                     **study_one(toy, "g", setup, args.out_dir, not args.no_progress)}
-        write(partial=True)
-    for w in WIDTHS:
+        write()
+    for w in widths:
         for i in sorted(models):
             m = models[i]
             if w in m["widths"]:
@@ -225,8 +255,8 @@ def main(argv=None) -> dict:
                   f"width {w}]", flush=True)
             m["widths"][w] = study_one(draw_toy(setup["spec"], i), w, setup, args.out_dir,
                                        not args.no_progress)
-            write(partial=True)
-    out = write(partial=False)
+            write()
+    out = write()
     print(json.dumps(out["hit_rates"], indent=1))
     return out
 
