@@ -24,12 +24,13 @@ Outputs (``figures/``, ``*_quick`` with ``--quick``):
                           "compute_s", "partial"}
   l0_generalisation.png   estimate against true L0 per rule (width g), and hit rates
 
-Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30] [--widths g,g/2,2g]``
+Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30]
+[--widths g,g/2,2g] [--members A-B]``
 
-Two processes with disjoint ``--widths`` (e.g. ``g`` and ``g/2,2g``) can run side by side
-on the same ``--fig-dir``: each merges the other's finished member-widths into the JSON
-(under a file lock).  On 2 CPU cores that uses the machine better than one process, whose
-small per-step kernels leave a core idle.
+Processes with disjoint ``--widths`` or ``--members`` (e.g. ``--members 0-14`` and
+``--members 15-29``) can run side by side on the same ``--fig-dir``: each merges the
+others' finished member-widths into the JSON (under a file lock).  On 2 CPU cores that
+uses the machine better than one process, whose small per-step kernels leave a core idle.
 """
 
 from __future__ import annotations
@@ -185,6 +186,18 @@ def parse_widths(text: str) -> tuple[str, ...]:
     return widths
 
 
+def parse_members(text: str | None, n_models: int) -> list[int]:
+    if text is None:
+        return list(range(n_models))
+    try:
+        a, b = (int(v) for v in text.split("-"))
+    except ValueError:
+        a = b = -1
+    if not 0 <= a <= b < n_models:
+        raise SystemExit(f"--members={text!r}; expected A-B with 0 <= A <= B < {n_models}")
+    return list(range(a, b + 1))
+
+
 def main(argv=None) -> dict:
     import argparse
     import fcntl
@@ -195,6 +208,8 @@ def main(argv=None) -> dict:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--n-models", type=int)
     extra.add_argument("--widths", default=",".join(WIDTHS))
+    extra.add_argument("--members", default=None,
+                       help="a range A-B of member indices this process trains (default all)")
     known, rest = extra.parse_known_args(argv)
     args = parse_args(__doc__.splitlines()[0], rest)
     setup = dict(QUICK if args.quick else FULL)
@@ -203,6 +218,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"--n-models={known.n_models}; expected an integer >= 1")
         setup["n_models"] = known.n_models
     widths = parse_widths(known.widths)
+    mine = parse_members(known.members, setup["n_models"])
     stem = output_name("l0_generalisation", args.quick)
     path = Path(args.fig_dir) / f"{stem}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,7 +263,7 @@ def main(argv=None) -> dict:
                     **study_one(toy, "g", setup, args.out_dir, not args.no_progress)}
         write()
     for w in widths:
-        for i in sorted(models):
+        for i in mine:
             m = models[i]
             if w in m["widths"]:
                 continue
