@@ -1,0 +1,84 @@
+"""experiments/l0_generalisation.py without training: hit rates, failure diagnoses, the
+resume check and the argument checks of the work split."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import l0_generalisation as study  # noqa: E402
+
+
+def _row(estimates: dict, ks=(1.0, 2.0, 4.0, 8.0), dead=(0.0, 0.0, 0.0, 0.0), width=20):
+    return {"width": width, "ks": list(ks), "dead_latents": list(dead), "trainings": 8,
+            "wall_s": 1.0, "estimates": estimates}
+
+
+def _est(l0, true, curve=(3.0, 2.0, 1.0, 2.0)):
+    err = l0 - true
+    return {"l0": l0, "error": err, "within_1": abs(err) <= 1,
+            "within_10pct": abs(err) <= 0.1 * true, "curve": list(curve)}
+
+
+def test_hit_rates_count_each_width_and_rule():
+    """Two members at width g: one hit and one miss give a rate of 1/2 and the mean of
+    the signed errors; within 10% is stricter than ±1 at a true L0 of 4."""
+    models = [{"widths": {"g": _row({"argmin_c_dec": _est(4.0, 4.0)})}},
+              {"widths": {"g": _row({"argmin_c_dec": _est(7.0, 4.0)}),
+                          "2g": _row({"argmin_c_dec": _est(4.5, 4.0)})}}]
+    rates = study.hit_rates(models)
+    assert rates["g"]["argmin_c_dec"] == {"n": 2, "within_1": 0.5, "within_10pct": 0.5,
+                                          "mean_signed_error": 1.5}
+    assert rates["2g"]["argmin_c_dec"]["within_1"] == 1.0
+    assert rates["2g"]["argmin_c_dec"]["within_10pct"] == 0.0
+    assert rates["g/2"] == {}
+
+
+def test_failure_reasons_name_superposition_dead_latents_edges_and_flat_curves():
+    model = {"index": 3, "g": 30, "d": 20, "true_l0": 2.1}
+    row = _row({"argmin_c_dec": _est(8.0, 2.1, curve=(1.0, 1.01, 1.02, 0.99))},
+               dead=(0.0, 4.0, 0.0, 0.0))
+    reason = study.failure_reason(model, row, "argmin_c_dec")
+    assert "superposition (g=30 > d=20)" in reason
+    assert "dead latents near the true L0 (4 of 20 at k=2)" in reason
+    assert "edge of the searched range (k=8)" in reason
+    assert "flat curve" in reason
+    clean = _row({"argmin_c_dec": _est(4.0, 2.1)})
+    assert study.failure_reason({**model, "d": 40}, clean, "argmin_c_dec") == (
+        "no simple cause found")
+    [failure] = study.failures_of([{**model, "widths": {"g": row}}])
+    assert (failure["index"], failure["width"], failure["estimate"]) == (3, "g", 8.0)
+
+
+def test_resume_only_with_the_same_settings(tmp_path):
+    """Finished member-widths are reused only when the settings match exactly."""
+    settings = study.settings_of(dict(study.QUICK))
+    path = tmp_path / "l0.json"
+    assert study.load_previous(path, settings) == (None, {})
+    path.write_text(json.dumps({"settings": settings, "main_toy": {"x": 1},
+                                "models": [{"index": 2, "widths": {"g": {}}}]}))
+    main, done = study.load_previous(path, settings)
+    assert main == {"x": 1} and list(done) == [2]
+    other = {**settings, "samples": settings["samples"] * 2}
+    assert study.load_previous(path, other) == (None, {})
+
+
+@pytest.mark.parametrize("text", ["", "g,4g", "G"])
+def test_bad_widths_are_refused(text):
+    with pytest.raises(SystemExit, match="--widths"):
+        study.parse_widths(text)
+
+
+@pytest.mark.parametrize("text", ["5-2", "0-30", "a-b", "3"])
+def test_bad_member_ranges_are_refused(text):
+    with pytest.raises(SystemExit, match="--members"):
+        study.parse_members(text, 30)
+
+
+def test_member_ranges():
+    assert study.parse_members(None, 3) == [0, 1, 2]
+    assert study.parse_members("15-17", 30) == [15, 16, 17]
