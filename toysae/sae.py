@@ -87,8 +87,12 @@ def unit_decoder(params: Params) -> jax.Array:
 
 
 def pre_activations(params: Params, x: jax.Array) -> jax.Array:
-    """``[B, h]`` ReLU((x − b_dec) W_enc + b_enc)."""
-    return jax.nn.relu((x - params["b_dec"]) @ params["W_enc"] + params["b_enc"])
+    """``[B, h]`` ReLU((x − b_dec) W_enc + b_enc), computed as
+    ``ReLU(x W_enc + (b_enc − b_dec W_enc))``: the same up to float rounding, and with
+    ``x`` entering the product unchanged, models that share a batch (``vmap`` with ``x``
+    unbatched) multiply it by all their encoders in one GEMM."""
+    w = params["W_enc"]
+    return jax.nn.relu(x @ w + (params["b_enc"] - params["b_dec"] @ w))
 
 
 def encode(params: Params, x: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -134,10 +134,11 @@ def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
     The same loss and gradients as autodiff of :func:`loss_fn` with ``aux_coef=0`` (equal
     to float rounding; ``tests/test_train.py``), arranged so that a sweep is cheaper:
 
-    * the encoder input is ``x`` itself, ``z = x W_enc + (b_enc − b_dec W_enc)``, and the
-      encoder gradient is ``xᵀ dz − b_dec ⊗ Σ_b dz``: under ``vmap`` over models that
-      share the batch (``x`` unbatched), each is one ``[B, d] × [d, M·h]`` GEMM over all
-      models instead of M small ones;
+    * the encoder input is ``x`` itself, ``z = x W_enc + (b_enc − b_dec W_enc)`` (as in
+      :func:`~toysae.sae.pre_activations`), and the encoder gradient is
+      ``xᵀ dz − b_dec ⊗ Σ_b dz``: under ``vmap`` over models that share the batch
+      (``x`` unbatched), each is one ``[B, d] × [d, M·h]`` GEMM over all models instead
+      of M small ones;
     * the b_dec gradient through the encoder is ``−(Σ_b dz) W_encᵀ``, a ``[h] × [h, d]``
       product, where autodiff of ``(x − b_dec) W_enc`` forms the full ``[B, d]``
       cotangent first (about a fifth of the step's matmul time in the profile, issue 5).
@@ -159,8 +160,8 @@ def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
       ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
       ``jax.value_and_grad(loss_fn, has_aux=True)``.
     """
-    w_enc, b_enc, w_dec, b_dec = (params[n] for n in ("W_enc", "b_enc", "W_dec", "b_dec"))
-    pre = jax.nn.relu(x @ w_enc + (b_enc - b_dec @ w_enc))
+    w_enc, w_dec, b_dec = (params[n] for n in ("W_enc", "W_dec", "b_dec"))
+    pre = pre_activations(params, x)
     mask, t = batch_topk_mask(pre, k)
     acts = jnp.where(mask, pre, 0.0)
     norm = jnp.linalg.norm(w_dec, axis=-1, keepdims=True)
