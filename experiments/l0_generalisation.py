@@ -21,7 +21,7 @@ Outputs (``figures/``, ``*_quick`` with ``--quick``):
   l0_generalisation.json  {"family", "settings", "main_toy", "models": [...],
                           "hit_rates": {WIDTH: {RULE: {"within_1", "within_10pct",
                           "mean_signed_error", "n"}}}, "failures": [...], "trainings",
-                          "compute_s", "partial"}
+                          "trainings_full_sweep", "compute_s", "partial"}
   l0_generalisation.png   estimate against true L0 per rule (width g), and hit rates
 
 Usage: ``python experiments/l0_generalisation.py [--quick] [--n-models 30]
@@ -249,6 +249,9 @@ def main(argv=None) -> dict:
                    "main_toy": main_toy, "models": rows, "hit_rates": hit_rates(rows),
                    "failures": failures_of(rows), "partial": partial,
                    "trainings": sum(r["trainings"] for r in runs),
+                   # every integer k from 1 to k_max for every seed, as a plain sweep
+                   "trainings_full_sweep": sum(int(r["ks"][-1]) * len(setup["seeds"])
+                                               for r in runs),
                    "compute_s": round(sum(r["wall_s"] for r in runs), 1)}
             if any("g" in m["widths"] for m in rows):
                 out["figure"] = figure(rows, out["hit_rates"], args.fig_dir, stem)
