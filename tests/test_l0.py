@@ -86,8 +86,9 @@ def test_find_l0_cli_contract(tmp_path, capsys):
                  "--batch-size", "256", "--n-eval", "1024", "--seeds", "0,1",
                  "--json", str(out), "--no-progress"]) == 0
     data = json.loads(out.read_text())
-    # k = 1..5 × 2 seeds, plus one online-tuner run per seed.
-    assert data["true_l0"] == 2.0 and data["trainings"] == 12
+    # k = 1..3 (k_max = min(3 · 2, half the width 5 rounded up)) × 2 seeds, plus one
+    # online-tuner run per seed.
+    assert data["true_l0"] == 2.0 and data["trainings"] == 8
     assert "online_tuner" in data["estimates"]
     for rule in ("argmin_c_dec", "elbow_c_dec"):
         assert set(data["estimates"][rule]) >= {"l0", "spread"}

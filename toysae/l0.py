@@ -156,12 +156,14 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     Args:
       sweep_cfg: a :class:`~toysae.config.SweepConfig` giving toy, SAE, training and
         seeds (its ``ks`` are ignored).
-      k_max: largest k tried (default: min(width, 3 · true L0 rounded up); for your own
-        data, about 3 times your guess).  Keep it well below the width: as k nears the
-        width almost every latent fires, the SAE turns into a dense linear autoencoder
-        whose decoder rows are nearly orthogonal, and c_dec falls again (family member
-        19, width 96, true L0 24.7, 1M samples: c_dec 0.027 at k = 39, 0.041 at 67,
-        0.016 at 96), so a search up to the width can end at k = width.
+      k_max: largest k tried (default: ``min(ceil(3 · true L0), max(3, ceil(width / 2)))``;
+        for your own data, about 3 times your guess, and at most half the width).  Keep
+        it well below the width: as k nears the width almost every latent fires, the SAE
+        turns into a dense linear autoencoder whose decoder rows are nearly orthogonal,
+        and c_dec falls again (family member 19, width 96, true L0 24.7, 1M samples:
+        c_dec 0.027 at k = 39, 0.041 at 67, 0.016 at 96; member 3, width 68, true L0
+        24.1: a search up to k = 68 ended there).  Half the width is also where the
+        paper's own sweep stops (k = 1..25 at width 50).
       out_dir: cache directory for the sweeps (resumable).
       progress: progress bars.
       coarse_points: about how many coarse k values.
@@ -191,7 +193,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
 
     width = sweep_cfg.sae.width
     if k_max is None:
-        k_max = float(min(width, np.ceil(3 * sweep_cfg.toy.true_l0)))
+        k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
     records = {}
 
     def train(ks):
