@@ -58,9 +58,10 @@ def test_bad_curves_are_refused(bad, match):
 
 
 def test_search_finds_the_integer_minimum_with_fewer_trainings():
-    """On unimodal curves with their minimum anywhere in 1..33 (the main toy's range, 3 ·
-    true L0), the coarse-to-fine search returns the exact integer minimum and scores
-    fewer k values than the 33 of a full integer sweep (at most 15, measured)."""
+    """On unimodal curves with their minimum anywhere in 1..33 (3 · the main toy's true
+    L0, its range before the cap at half the width), the coarse-to-fine search returns
+    the exact integer minimum and scores fewer k values than the 33 of a full integer
+    sweep (at most 15, measured)."""
     from toysae.l0 import coarse_grid, search_k
 
     coarse = coarse_grid(33.0)
