@@ -56,7 +56,7 @@ class TorchToy:
         self.device = device
 
         def arr(a):
-            return torch.as_tensor(np.asarray(a, np.float32), device=device)
+            return torch.as_tensor(np.array(a, np.float32), device=device)  # a writable copy
 
         self.features = arr(toy.features)
         self.thresholds = arr(toy.thresholds)

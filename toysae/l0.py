@@ -89,18 +89,43 @@ def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
 
 
 def s_n_for_width(width: int) -> int:
-    """The n of s_n^dec used by :func:`find_l0`: the reported n closest to ``width / 3``
-    (paper A.10 asks for n above the L0 range and below h/2; the paper uses 12 and 18
-    at h = 50).
+    """The n of s_n^dec used by :func:`find_l0`: the paper's n = 18 at h = 50, scaled
+    with the width, ``max(1, floor(0.36 · width))``.
+
+    Paper A.10 asks for n above the L0 range and below h/2.  :func:`find_l0` searches
+    k up to h/2, so no n fits every k it tries; 0.36 · h keeps n above any true L0 up
+    to about a third of the width.  (An earlier rule took n from the reported 12 and
+    18 only, so on toys with a true L0 above 18 it returned k = 1.)
 
     Example:
-      >>> s_n_for_width(50), s_n_for_width(5)
-      (18, 1)
+      >>> s_n_for_width(50), s_n_for_width(5), s_n_for_width(96)
+      (18, 1, 34)
     """
-    from .sweep import default_s_n
+    return max(1, int(np.floor(0.36 * width + 1e-9)))
 
-    ns = default_s_n(width)
-    return min(ns, key=lambda n: abs(n - width / 3))
+
+def s_n_of_sweep(result, n: int) -> np.ndarray:
+    """s_n^dec of every model of a sweep on its evaluation set (paper A.10).
+
+    Args:
+      result: a :class:`~toysae.sweep.SweepResult`.
+      n: the n of s_n^dec.
+
+    Returns:
+      ``[S, K]`` values, seeds outer (as ``result.records``).
+    """
+    import jax
+
+    from .generator import build_toy
+    from .metrics import s_n_dec
+
+    cfg = result.config
+    x = build_toy(cfg.toy).sample(jax.random.key(cfg.train.eval_seed), cfg.train.n_eval)[1]
+    params = result.state.params
+    lead = params["b_dec"].shape[:2]
+    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
+    vals = jax.jit(lambda p: jax.lax.map(lambda q: s_n_dec(q, x, n), p))(flat)
+    return np.asarray(vals).reshape(lead)
 
 
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
@@ -196,9 +221,17 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
         k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
     records = {}
 
+    n = s_n_for_width(width)
+    s_key = f"s{n}_dec"
+
     def train(ks):
         cfg = dataclasses.replace(sweep_cfg, ks=ks)
-        for rec in run_sweep(cfg, out_dir, progress=progress, devices=devices).records:
+        result = run_sweep(cfg, out_dir, progress=progress, devices=devices)
+        extra = (None if all(s_key in rec for rec in result.records)
+                 else s_n_of_sweep(result, n).reshape(-1))
+        for i, rec in enumerate(result.records):
+            if extra is not None:
+                rec = dict(rec, **{s_key: float(extra[i])})
             records[(rec["seed"], rec["k"])] = rec
 
     seeds = sweep_cfg.seeds
@@ -209,7 +242,6 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
 
     search_k(mean_c_dec, coarse_grid(k_max, coarse_points))
     ks = sorted({k for _, k in records})
-    n = s_n_for_width(width)
 
     def curve(name):
         return np.array([[records[(s, k)][name] for k in ks] for s in seeds])
