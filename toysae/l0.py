@@ -8,6 +8,7 @@ deviation over seeds of the per-seed estimates) and the mean curve it used.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,15 +118,26 @@ def s_n_of_sweep(result, n: int) -> np.ndarray:
     import jax
 
     from .generator import build_toy
-    from .metrics import s_n_dec
 
     cfg = result.config
     x = build_toy(cfg.toy).sample(jax.random.key(cfg.train.eval_seed), cfg.train.n_eval)[1]
     params = result.state.params
     lead = params["b_dec"].shape[:2]
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
-    vals = jax.jit(lambda p: jax.lax.map(lambda q: s_n_dec(q, x, n), p))(flat)
-    return np.asarray(vals).reshape(lead)
+    vals = [_s_n_jit()(jax.tree.map(lambda a, i=i: a[i], flat), x, n=n)
+            for i in range(int(np.prod(lead)))]
+    return np.asarray(jax.device_get(vals), dtype=np.float64).reshape(lead)
+
+
+@functools.cache
+def _s_n_jit():
+    """``s_n_dec`` jitted once (per shape and n; ``x`` is an argument, not a constant
+    folded into the program)."""
+    import jax
+
+    from .metrics import s_n_dec
+
+    return jax.jit(s_n_dec, static_argnames="n")
 
 
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
