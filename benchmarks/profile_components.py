@@ -81,16 +81,16 @@ def main():
         res["row_topk_mask (AuxK)"] = timeit(
             lambda i, pre, dead: jax.vmap(row_topk_mask, in_axes=(0, None))(
                 jnp.where(dead, pre + i * 1e-7, 0.0), jnp.int32(25)), pre, dead, length=L)
-        for aux in (0.0, 1.0 / 32):
-            opts = step_options(cfg)._replace(aux_coef=aux)
-            for name, dead_steps in (("no dead", 250), ("dead", 0)):
-                if aux == 0 and dead_steps == 0:
-                    continue
-                o = opts._replace(dead_steps=dead_steps)
-                step = jax.vmap(partial(train_step, opts=o), in_axes=(0, None, 0))
-                res[f"train_step aux={aux:g} {name}"] = timeit(
-                    lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],
-                    state, x, ks, length=L)
+        opts = step_options(cfg)
+        # The three AuxK branches of a step (``toysae.train.train_step``): "off" (no dead
+        # latent; hand-written gradients), "all" (#dead <= d // 2; hand-written) and
+        # "topk" (general; autodiff), here with every latent counted dead.
+        for aux, dead_steps in (("off", 250), ("all", 0), ("topk", 0)):
+            step = jax.vmap(partial(train_step, opts=opts._replace(dead_steps=dead_steps),
+                                    aux=aux), in_axes=(0, None, 0))
+            res[f"train_step aux={aux}"] = timeit(
+                lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],
+                state, x, ks, length=L)
         res["where(active) on state"] = timeit(
             lambda i, st: jax.tree.map(lambda a: jnp.where(i < 5, a, a + 1), st), state,
             length=L)

@@ -12,6 +12,7 @@ from toysae.train import (
     StepOptions,
     TrainState,
     init_state,
+    loss_and_grads,
     loss_fn,
     mse_loss_and_grads,
     resample_dead,
@@ -92,6 +93,29 @@ def test_hand_written_grads_equal_autodiff():
             assert scale > 0, name
             np.testing.assert_allclose(np.asarray(ga[name]), np.asarray(gb[name]),
                                        atol=1e-5 * scale, err_msg=name)
+
+
+def test_hand_written_aux_grads_equal_autodiff():
+    """loss_and_grads with dead latents (the "all" AuxK branch, written out) equals
+    autodiff of loss_fn with aux_topk=False: loss, aux outputs and every gradient, for
+    dead sets that fire in the BatchTopK this step and ones that do not, an AuxK weight
+    large enough that its gradient dominates (1.0) and the default 1/32."""
+    x = _x(jax.random.key(15))
+    cases = [([1, 4], 1.0, 2.0), ([0, 3, 5, 7], 1 / 32, 1.0), ([2], 1.0, 5.0), ([], 1.0, 3.0)]
+    for i, (idx, coef, k) in enumerate(cases):
+        p = _messy_params(jax.random.key(30 + i))
+        dead = jnp.zeros(H, bool).at[jnp.asarray(idx, jnp.int32)].set(True)
+        (la, auxa), ga = loss_and_grads(p, x, jnp.float32(k), dead, coef)
+        (lb, auxb), gb = jax.value_and_grad(loss_fn, has_aux=True)(
+            p, x, jnp.float32(k), dead, coef, aux_topk=False)
+        np.testing.assert_allclose(float(la), float(lb), rtol=1e-6)
+        for u, v in zip(auxa, auxb, strict=True):
+            np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-5, atol=1e-6)
+        for name in ga:
+            scale = float(jnp.max(jnp.abs(gb[name])))
+            assert scale > 0, name
+            np.testing.assert_allclose(np.asarray(ga[name]), np.asarray(gb[name]),
+                                       atol=1e-5 * scale, err_msg=f"{name}, case {i}")
 
 
 def test_hand_written_grads_vmap_and_jit_agree_with_a_loop():

@@ -129,10 +129,30 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
 
 
 def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
-    """``jax.value_and_grad(loss_fn, has_aux=True)`` without AuxK, written out by hand.
+    """``jax.value_and_grad(loss_fn, has_aux=True)`` without AuxK, written out by hand
+    (:func:`loss_and_grads` with no dead latent; see there for the math).
 
-    The same loss and gradients as autodiff of :func:`loss_fn` with ``aux_coef=0`` (equal
-    to float rounding; ``tests/test_train.py``), arranged so that a sweep is cheaper:
+    Args:
+      params: parameter dict (``W_enc [d, h]``, ``b_enc [h]``, ``W_dec [h, d]``,
+        ``b_dec [d]``).
+      x: ``[B, d]`` batch.
+      k: scalar k.
+
+    Returns:
+      ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
+      ``jax.value_and_grad(loss_fn, has_aux=True)``.
+    """
+    return loss_and_grads(params, x, k)
+
+
+def loss_and_grads(params: Params, x: jax.Array, k: jax.Array,
+                   dead: jax.Array | None = None, aux_coef: float = 0.0):
+    """``jax.value_and_grad(loss_fn, has_aux=True)`` with ``aux_topk=False``, written out
+    by hand.
+
+    The same loss and gradients as autodiff of :func:`loss_fn` (equal to float rounding;
+    ``tests/test_train.py``), valid where ``aux_topk=False`` is (``#dead <= d // 2``),
+    and arranged so that a sweep is cheaper:
 
     * the encoder input is ``x`` itself, ``z = x W_enc + (b_enc − b_dec W_enc)`` (as in
       :func:`~toysae.sae.pre_activations`), and the encoder gradient is
@@ -144,17 +164,22 @@ def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
       cotangent first (about a fifth of the step's matmul time in the profile, issue 5).
 
     Math (per model; ``r = x̂ − x``, ``g = 2r / B``, ``U`` the unit-norm decoder,
-    ``n`` its row norms, ``a`` the acts): ``dU = aᵀ g``, ``da = g Uᵀ``,
-    ``dz = da · [a > 0]`` (the BatchTopK mask and ReLU pass gradient only where a latent
-    fires), ``dW_dec = (dU − U ⊙ rowsum(dU ⊙ U)) / n`` (``dU / 1e-12`` for a row of norm
-    at most 1e-12, as the clamp in :func:`~toysae.sae.unit_decoder` gives),
-    ``db_enc = Σ_b dz``, ``db_dec = Σ_b g − db_enc W_encᵀ``.
+    ``n`` its row norms, ``a`` the acts, ``p`` the pre-activations): ``dU = aᵀ g``,
+    ``da = g Uᵀ``, ``dz = da · [a > 0]`` (the BatchTopK mask and ReLU pass gradient only
+    where a latent fires), ``dW_dec = (dU − U ⊙ rowsum(dU ⊙ U)) / n`` (``dU / 1e-12``
+    for a row of norm at most 1e-12, as the clamp in :func:`~toysae.sae.unit_decoder`
+    gives), ``db_enc = Σ_b dz``, ``db_dec = Σ_b g − db_enc W_encᵀ``.  AuxK with every
+    positive dead pre-activation (``a' = p · dead``, ``ê = a' U``, residual
+    ``e = −r`` held constant, ``D = ‖e − ē‖²``): ``q = 2 c (ê − e) / D``, adding
+    ``a'ᵀ q`` to ``dU`` and ``(q Uᵀ) · [a' > 0]`` to ``dz``.
 
     Args:
       params: parameter dict (``W_enc [d, h]``, ``b_enc [h]``, ``W_dec [h, d]``,
         ``b_dec [d]``).
       x: ``[B, d]`` batch.
       k: scalar k.
+      dead: ``[h]`` bool, latents counted as dead (None: none, no AuxK term).
+      aux_coef: AuxK weight c (static).
 
     Returns:
       ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
@@ -173,6 +198,18 @@ def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
     g = resid * (2.0 / x.shape[0])
     d_unit = acts.T @ g
     dz = jnp.where(acts > 0, g @ unit.T, 0.0)
+    loss = mse
+    if dead is not None and aux_coef > 0:
+        aux_acts = jnp.where(dead, pre, 0.0)
+        e = -resid
+        e_hat = aux_acts @ unit
+        diff = e_hat - e
+        den = jnp.maximum(jnp.sum((e - e.mean(0)) ** 2), 1e-12)
+        any_dead = jnp.any(dead)
+        loss = loss + aux_coef * jnp.where(any_dead, jnp.sum(diff**2) / den, 0.0)
+        q = jnp.where(any_dead, (2.0 * aux_coef) / den, 0.0) * diff
+        d_unit = d_unit + aux_acts.T @ q
+        dz = dz + jnp.where(aux_acts > 0, q @ unit.T, 0.0)
     db_enc = jnp.sum(dz, axis=0)
     radial = unit * jnp.sum(d_unit * unit, axis=-1, keepdims=True)
     grads = dict(
@@ -181,7 +218,7 @@ def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
         W_dec=jnp.where(norm > 1e-12, d_unit - radial, d_unit) / clamped,
         b_dec=jnp.sum(g, axis=0) - w_enc @ db_enc,
     )
-    return (mse, (mse, acts, t, x_hat)), grads
+    return (loss, (mse, acts, t, x_hat)), grads
 
 
 def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions,
@@ -193,17 +230,20 @@ def train_step(state: TrainState, x: jax.Array, k: jax.Array, opts: StepOptions,
       x: ``[B, d]`` batch.
       k: scalar k for this step.
       opts: static :class:`StepOptions`.
-      aux: static AuxK variant: ``"topk"`` (general), ``"all"`` (valid when
-        ``#dead <= d // 2``, see :func:`loss_fn`) or ``"off"`` (valid when no latent is
-        dead: the AuxK term is then exactly 0, and so is its gradient; this branch
-        uses the hand-written gradients of :func:`mse_loss_and_grads`).
+      aux: static AuxK variant: ``"topk"`` (general; autodiff of :func:`loss_fn`),
+        ``"all"`` (valid when ``#dead <= d // 2``, see :func:`loss_fn`) or ``"off"``
+        (valid when no latent is dead: the AuxK term is then exactly 0, and so is its
+        gradient); these two use the hand-written gradients of :func:`loss_and_grads`.
 
     Returns:
       ``(new_state, (loss, mse, l0))``.
     """
     dead = state.since_fired >= opts.dead_steps
     if aux == "off":
-        (loss, (mse, acts, t, x_hat)), grads = mse_loss_and_grads(state.params, x, k)
+        (loss, (mse, acts, t, x_hat)), grads = loss_and_grads(state.params, x, k)
+    elif aux == "all":
+        (loss, (mse, acts, t, x_hat)), grads = loss_and_grads(state.params, x, k, dead,
+                                                              opts.aux_coef)
     else:
         (loss, (mse, acts, t, x_hat)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, x, k, dead, opts.aux_coef, aux_topk=aux == "topk")
