@@ -47,23 +47,28 @@ def test_aux_all_equals_aux_topk_when_few_dead():
 
 
 def test_sweep_step_equals_plain_vmapped_step():
-    """sweep_step (AuxK branch picked once for the stack) equals vmap(vmap(train_step))
-    with the general AuxK, on a 2 × 3 stack where some models have dead latents."""
+    """sweep_step (AuxK branch and resampling picked once for the stack) equals
+    vmap(vmap(train_step)) with the general AuxK and resampling always on, on 2 × 3
+    stacks: one where a model has latents silent long enough to be resampled this step,
+    one with dead latents none of which is (resampling skipped), one with none dead."""
     keys = jax.random.split(jax.random.key(2), 6)
-    sinces = np.zeros((6, H), np.int32)
-    sinces[1, 2] = 7
-    sinces[4, [0, 5]] = 12  # silent for >= 2 * dead_steps: resampled
-    states = [_state(k, s) for k, s in zip(keys, sinces, strict=True)]
-    stacked = jax.tree.map(lambda *a: jnp.stack(a).reshape((2, 3) + a[0].shape), *states)
     x = jnp.stack([_x(jax.random.key(3)), _x(jax.random.key(4))])
     ks = jnp.asarray([1.0, 2.5, 4.0])
-    fast, lf = sweep_step(stacked, x, ks, OPTS)
     plain_step = partial(train_step, opts=OPTS, aux="topk")
-    plain, lp = jax.vmap(jax.vmap(plain_step, in_axes=(0, None, 0)), in_axes=(0, 0, None))(
-        stacked, x, ks)
-    for u, v in zip(jax.tree.leaves(fast), jax.tree.leaves(plain), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6)
-    np.testing.assert_allclose(np.asarray(lf), np.asarray(lp), atol=1e-6)
+    plain_fn = jax.vmap(jax.vmap(plain_step, in_axes=(0, None, 0)), in_axes=(0, 0, None))
+    for case in ("resampled", "dead", "none dead"):
+        sinces = np.zeros((6, H), np.int32)
+        if case != "none dead":
+            sinces[1, 2] = 7  # dead (>= 5) but not resampled (< 2 · 5 − 1)
+        if case == "resampled":
+            sinces[4, [0, 5]] = 12  # silent for >= 2 * dead_steps: resampled
+        states = [_state(k, s) for k, s in zip(keys, sinces, strict=True)]
+        stacked = jax.tree.map(lambda *a: jnp.stack(a).reshape((2, 3) + a[0].shape), *states)
+        fast, lf = sweep_step(stacked, x, ks, OPTS)
+        plain, lp = plain_fn(stacked, x, ks)
+        for u, v in zip(jax.tree.leaves(fast), jax.tree.leaves(plain), strict=True):
+            np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6, err_msg=case)
+        np.testing.assert_allclose(np.asarray(lf), np.asarray(lp), atol=1e-6, err_msg=case)
 
 
 def _messy_params(key):
