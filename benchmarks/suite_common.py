@@ -134,7 +134,19 @@ def machine_info() -> dict:
 
 
 def max_rss_bytes() -> int:
-    """Peak resident set size of this process so far (``ru_maxrss``)."""
+    """Peak resident set size of this process so far.
+
+    On Linux, ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` survives ``exec``, so
+    an isolated job started by a large parent (the suite after the SAELens baseline has
+    loaded PyTorch: 1.5 GiB) would report the parent's peak instead of its own
+    (measured: 1,499 MiB for all three scaling sizes).  Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss) if sys.platform == "darwin" else int(rss) * 1024  # Linux: KiB
 
