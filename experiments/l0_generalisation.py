@@ -102,8 +102,8 @@ def study_one(toy, width_name: str, setup: dict, out_dir: str, progress: bool) -
 def refresh_s_n(row: dict, toy, width_name: str, setup: dict, out_dir: str) -> bool:
     """Brings a finished row up to the current n of the s_n^dec rule
     (:func:`toysae.l0.s_n_for_width`) without training: the sweeps are re-read from the
-    cache (same k search, since c_dec is unchanged) and s_n^dec is computed from their
-    stored decoders; the online tuner's estimate, trainings and wall time are kept.
+    cache (same k search, since c_dec is unchanged; their records hold s_n^dec for every
+    n that rule can give); the online tuner's estimate, trainings and wall time are kept.
     Returns whether the row changed."""
     cfg = sweep_config(toy, width_name, setup)
     n = s_n_for_width(cfg.sae.width)
@@ -112,8 +112,8 @@ def refresh_s_n(row: dict, toy, width_name: str, setup: dict, out_dir: str) -> b
     res = find_l0(cfg, out_dir=out_dir, progress=False, online=False,
                   devices=common._DEVICES)
     if list(res["ks"]) != list(row["ks"]):
-        raise RuntimeError(f"cached sweeps (true L0 {toy.true_l0:.2f}, width {width_name}) give k "
-                           f"values {res['ks']}, the stored row {row['ks']}")
+        raise RuntimeError(f"cached sweeps (true L0 {toy.true_l0:.2f}, width {width_name}) "
+                           f"give k values {res['ks']}, the stored row {row['ks']}")
     new = rule_rows(res, toy.true_l0)
     row["estimates"] = {r: new.get(r, e) for r, e in row["estimates"].items()}
     row["s_n"] = n
