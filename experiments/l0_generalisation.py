@@ -259,8 +259,8 @@ def main(argv=None) -> dict:
               for i in range(setup["n_models"])}
 
     def write() -> dict:
-        """Merges what another process (``--widths`` split) wrote meanwhile, then
-        rewrites the JSON and the figure, under a lock."""
+        """Merges what other processes (a ``--widths`` or ``--members`` split) wrote
+        meanwhile, then rewrites the JSON and the figure, under a lock."""
         nonlocal main_toy
         with open(path.with_name(f".{path.name}.lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
