@@ -80,6 +80,21 @@ def _messy_params(key):
                 W_dec=p["W_dec"] * jax.random.uniform(ks[3], (H, 1), minval=0.2, maxval=3.0))
 
 
+def _assert_same(hand, auto, what=""):
+    """Loss, aux outputs (acts, threshold, x_hat) and every gradient agree to float32
+    rounding (gradients: atol 1e-5 of each one's scale)."""
+    (la, auxa), ga = hand
+    (lb, auxb), gb = auto
+    np.testing.assert_allclose(float(la), float(lb), rtol=1e-6, err_msg=what)
+    for u, v in zip(auxa, auxb, strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-5, atol=1e-6)
+    for name in ga:
+        scale = float(jnp.max(jnp.abs(gb[name])))
+        assert scale > 0, name
+        np.testing.assert_allclose(np.asarray(ga[name]), np.asarray(gb[name]),
+                                   atol=1e-5 * scale, err_msg=f"{name} {what}")
+
+
 def test_hand_written_grads_equal_autodiff():
     """mse_loss_and_grads (the no-AuxK branch's gradients, written out) equals autodiff of
     loss_fn with aux_coef=0: loss, acts, threshold, x_hat and every gradient, to float32
@@ -87,17 +102,9 @@ def test_hand_written_grads_equal_autodiff():
     x = _x(jax.random.key(5))
     for i, k in enumerate([1.0, 2.5, 5.0]):
         p = _messy_params(jax.random.key(10 + i))
-        (la, auxa), ga = mse_loss_and_grads(p, x, jnp.float32(k))
-        (lb, auxb), gb = jax.value_and_grad(loss_fn, has_aux=True)(
-            p, x, jnp.float32(k), jnp.zeros(H, bool), 0.0)
-        np.testing.assert_allclose(float(la), float(lb), rtol=1e-6)
-        for u, v in zip(auxa, auxb, strict=True):
-            np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-5, atol=1e-6)
-        for name in ga:
-            scale = float(jnp.max(jnp.abs(gb[name])))
-            assert scale > 0, name
-            np.testing.assert_allclose(np.asarray(ga[name]), np.asarray(gb[name]),
-                                       atol=1e-5 * scale, err_msg=name)
+        _assert_same(mse_loss_and_grads(p, x, jnp.float32(k)),
+                     jax.value_and_grad(loss_fn, has_aux=True)(
+                         p, x, jnp.float32(k), jnp.zeros(H, bool), 0.0), f"k={k}")
 
 
 def test_hand_written_aux_grads_equal_autodiff():
@@ -110,17 +117,9 @@ def test_hand_written_aux_grads_equal_autodiff():
     for i, (idx, coef, k) in enumerate(cases):
         p = _messy_params(jax.random.key(30 + i))
         dead = jnp.zeros(H, bool).at[jnp.asarray(idx, jnp.int32)].set(True)
-        (la, auxa), ga = loss_and_grads(p, x, jnp.float32(k), dead, coef)
-        (lb, auxb), gb = jax.value_and_grad(loss_fn, has_aux=True)(
-            p, x, jnp.float32(k), dead, coef, aux_topk=False)
-        np.testing.assert_allclose(float(la), float(lb), rtol=1e-6)
-        for u, v in zip(auxa, auxb, strict=True):
-            np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-5, atol=1e-6)
-        for name in ga:
-            scale = float(jnp.max(jnp.abs(gb[name])))
-            assert scale > 0, name
-            np.testing.assert_allclose(np.asarray(ga[name]), np.asarray(gb[name]),
-                                       atol=1e-5 * scale, err_msg=f"{name}, case {i}")
+        _assert_same(loss_and_grads(p, x, jnp.float32(k), dead, coef),
+                     jax.value_and_grad(loss_fn, has_aux=True)(
+                         p, x, jnp.float32(k), dead, coef, aux_topk=False), f"case {i}")
 
 
 def test_hand_written_grads_vmap_and_jit_agree_with_a_loop():
