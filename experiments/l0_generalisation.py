@@ -182,7 +182,9 @@ def figure(models, rates, fig_dir, stem):
         vals = [rates.get(w, {}).get(rule, {}).get("within_1", np.nan) for w in WIDTHS]
         b.bar(x + (i - len(rules) / 2 + 0.5) * 0.8 / max(len(rules), 1), vals,
               width=0.8 / max(len(rules), 1), color=f"C{i}", label=rule)
-    b.set_xticks(x, [f"width {w}" for w in WIDTHS])
+    counts = [max((v["n"] for v in rates.get(w, {}).values()), default=0) for w in WIDTHS]
+    b.set_xticks(x, [f"width {w}\n({n} of {len(models)} members)" if n else
+                     f"width {w}\n(not run)" for w, n in zip(WIDTHS, counts, strict=True)])
     b.set_ylim(0, 1)
     b.set_ylabel("hit rate (within ±1 of the true L0)")
     b.legend(fontsize=7)
