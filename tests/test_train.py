@@ -184,3 +184,19 @@ def test_resample_dead_resets_only_silent_latents():
     assert float(new_opt[0].mu["W_dec"][keep].min()) == 1.0
     np.testing.assert_array_equal(np.asarray(since), [0, 0, 3, 0, 0, 0, 0, 9])
     assert isinstance(st, TrainState)
+
+
+def test_resample_dead_more_gone_latents_than_inputs():
+    """resample_dead with more silent latents than batch rows (h = 8 > B = 3): the j-th
+    silent latent takes the j-th worst input, and every one past the last input takes
+    the last (best-reconstructed) one, as the clipped rank of a full sort gives."""
+    st = _state(jax.random.key(7), [10] * 6 + [0, 0])
+    resid = jax.random.normal(jax.random.key(8), (3, D))
+    new, _, since = resample_dead(st.params, st.opt_state, st.since_fired, resid, OPTS)
+    r = np.asarray(resid)
+    order = np.argsort(-np.sum(r**2, axis=1), kind="stable")
+    for latent in range(6):
+        u = r[order[min(latent, 2)]]
+        np.testing.assert_allclose(np.asarray(new["W_dec"][latent]),
+                                   0.1 * u / np.linalg.norm(u), atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(since), [0] * 8)

@@ -22,11 +22,14 @@ import jax.numpy as jnp
 def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
     """The ``n``-th largest entry (1-based) of a float array, ``n`` traced.
 
-    Floats are mapped to uint32 keys that order like the floats (flip every bit of a
-    negative float, the sign bit of a positive one); the key of the answer is found by
-    bisection between the smallest and largest key, stopping as soon as exactly ``n``
-    entries lie at or above the lower bound (then the answer is the smallest of them,
-    one min pass).  On continuous data that takes about 20 counting passes.
+    Bisection on the float32 bit pattern: floats map to uint32 keys that order like the
+    floats (flip every bit of a negative float, the sign bit of a positive one), and the
+    key of the answer is found between the keys of the smallest and the largest entry,
+    stopping as soon as exactly ``n`` entries lie at or above the lower bound (then the
+    answer is the smallest of them, one min pass).  On continuous data that takes about
+    20 counting passes.  Each pass counts in float32 (exact below 2^24 entries, int32
+    above): XLA on CPU runs that sum about 6x faster than an int32 one (issue 5
+    profile).
 
     Args:
       values: array of any shape with finite entries (no NaN).
@@ -43,34 +46,46 @@ def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
       >>> float(nth_largest(jnp.array([0.5, 3.0, -1.0, 2.0]), 4))
       -1.0
     """
-    keys = _order_keys(values.astype(jnp.float32).ravel())
+    v = values.astype(jnp.float32).ravel()
+    keys = _order_keys(v)
+    size = v.size
+    # Counts in float32 are exact integers while they stay below 2**24.
+    count_dtype = jnp.float32 if size < 2**24 else jnp.int32
     n = jnp.asarray(n, jnp.int32)
-    size = keys.size
+    n_c = n.astype(count_dtype)
 
-    def count(b):
-        return jnp.sum(keys >= b, dtype=jnp.int32)
+    def count(key):
+        return jnp.sum((keys >= key).astype(count_dtype))
 
-    # Invariant: count(keys >= lo) = c_lo >= n and count(keys >= hi) < n, so the answer's
-    # key lies in [lo, hi).  Stop early once exactly n entries are >= lo: the answer is
-    # then the smallest of them (one min pass), found long before the bracket is 1 wide.
+    # Invariant: count(lo) = c_lo >= n and count(hi) < n, so the answer's key lies in
+    # [lo, hi).  Stop early once exactly n entries are >= lo: the answer is then the
+    # smallest of them (one min pass), found long before the bracket is 1 wide.
     def cond(carry):
         lo, hi, c_lo = carry
-        return (c_lo != n) & (hi - lo > 1)
+        return (c_lo != n_c) & (hi - lo > 1)
 
     def body(carry):
         lo, hi, c_lo = carry
         mid = lo + (hi - lo) // 2
         c = count(mid)
-        ok = c >= n
+        ok = c >= n_c
         return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid), jnp.where(ok, c, c_lo)
 
     valid = (n >= 1) & (n <= size)
-    lo0 = jnp.min(keys)
-    # hi = max + 1 (count 0 < n); for invalid n the loop is skipped (hi = lo + 1).
-    hi0 = jnp.where(valid, jnp.max(keys) + 1, lo0 + 1)
-    lo, _, c_lo = jax.lax.while_loop(cond, body, (lo0, hi0, jnp.int32(size)))
+    # The bracket comes from the float min and max (float reductions are fast on CPU,
+    # integer ones are not).  XLA on CPU treats subnormals as zero there, so a min or
+    # max below the smallest normal in size widens to +-that normal, which bounds
+    # every subnormal from outside; the bisection itself compares exact keys.
+    tiny = jnp.finfo(jnp.float32).tiny
+    low, top = jnp.min(v), jnp.max(v)
+    lo0 = _order_keys(jnp.where(jnp.abs(low) < tiny, -tiny, low))
+    hi0 = jnp.where(jnp.abs(top) < tiny, _order_keys(tiny), _order_keys(top) + 1)
+    # For invalid n the loop is skipped (hi = lo + 1).
+    hi0 = jnp.where(valid, hi0, lo0 + 1)
+    lo, _, c_lo = jax.lax.while_loop(cond, body, (lo0, hi0, jnp.asarray(size, count_dtype)))
     smallest_kept = jnp.min(jnp.where(keys >= lo, keys, jnp.uint32(0xFFFFFFFF)))
-    t = _from_keys(jnp.where(c_lo == n, smallest_kept, lo))
+    # For n > size, lo = lo0 lies below every key and the smallest kept is the minimum.
+    t = _from_keys(jnp.where((c_lo == n_c) | (n > size), smallest_kept, lo))
     return jnp.where(n < 1, jnp.inf, t)
 
 
