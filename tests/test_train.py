@@ -14,7 +14,6 @@ from toysae.train import (
     init_state,
     loss_and_grads,
     loss_fn,
-    mse_loss_and_grads,
     resample_dead,
     sweep_step,
     train_step,
@@ -96,13 +95,13 @@ def _assert_same(hand, auto, what=""):
 
 
 def test_hand_written_grads_equal_autodiff():
-    """mse_loss_and_grads (the no-AuxK branch's gradients, written out) equals autodiff of
+    """loss_and_grads (the no-AuxK branch's gradients, written out) equals autodiff of
     loss_fn with aux_coef=0: loss, acts, threshold, x_hat and every gradient, to float32
     rounding (rtol 1e-5 of each gradient's scale), for fractional and integer k."""
     x = _x(jax.random.key(5))
     for i, k in enumerate([1.0, 2.5, 5.0]):
         p = _messy_params(jax.random.key(10 + i))
-        _assert_same(mse_loss_and_grads(p, x, jnp.float32(k)),
+        _assert_same(loss_and_grads(p, x, jnp.float32(k)),
                      jax.value_and_grad(loss_fn, has_aux=True)(
                          p, x, jnp.float32(k), jnp.zeros(H, bool), 0.0), f"k={k}")
 
@@ -130,9 +129,9 @@ def test_hand_written_grads_vmap_and_jit_agree_with_a_loop():
     params = [_messy_params(jax.random.key(20 + i)) for i in range(3)]
     ks = jnp.asarray([1.0, 3.0, 4.5])
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
-    batched = jax.jit(jax.vmap(mse_loss_and_grads, in_axes=(0, None, 0)))(stacked, x, ks)
+    batched = jax.jit(jax.vmap(loss_and_grads, in_axes=(0, None, 0)))(stacked, x, ks)
     for i, p in enumerate(params):
-        (loss, _), g = mse_loss_and_grads(p, x, ks[i])
+        (loss, _), g = loss_and_grads(p, x, ks[i])
         np.testing.assert_allclose(float(batched[0][0][i]), float(loss), rtol=1e-6)
         for name in g:
             scale = float(jnp.max(jnp.abs(g[name])))

@@ -80,10 +80,21 @@ def ground_truth_params(
     )
 
 
+# Rows of norm at most this are divided by it instead (no division by zero).
+NORM_FLOOR = 1e-12
+
+
+def decoder_norms(params: Params) -> tuple[jax.Array, jax.Array]:
+    """``(unit [h, d], norm [h, 1])``: the decoder with unit-norm rows (the one used in
+    the forward pass) and its row norms before the floor :data:`NORM_FLOOR`."""
+    w = params["W_dec"]
+    norm = jnp.linalg.norm(w, axis=-1, keepdims=True)
+    return w / jnp.maximum(norm, NORM_FLOOR), norm
+
+
 def unit_decoder(params: Params) -> jax.Array:
     """``[h, d]`` decoder with unit-norm rows, the one used in the forward pass."""
-    w = params["W_dec"]
-    return w / jnp.maximum(jnp.linalg.norm(w, axis=-1, keepdims=True), 1e-12)
+    return decoder_norms(params)[0]
 
 
 def pre_activations(params: Params, x: jax.Array) -> jax.Array:

@@ -1,12 +1,13 @@
 """Top-k thresholds with k as data: exact, vmappable, cheap on CPU (paper §3, BatchTopK).
 
-``lax.top_k`` needs a static k.  Here the n-th largest value of a non-negative array is
-found by bisection on its float32 bit pattern (non-negative IEEE floats order like
-their bit patterns as integers), for any ``n`` held in a traced array, so one compiled
-program serves every k of a sweep.  The bisection starts from ``[0, max]`` and stops as
-soon as exactly ``n`` entries lie at or above the lower bound; the answer is then the
-smallest of them (one min pass).  On continuous data that takes about 20 counting
-passes instead of the 31 a full bisection needs, and the value is the same exact one.
+``lax.top_k`` needs a static k.  Here the n-th largest value of an array is found by
+bisection on its float32 bit pattern (IEEE floats order like their bit patterns read
+as integers, once negative ones are flipped), for any ``n`` held in a traced array, so
+one compiled program serves every k of a sweep.  The bisection starts from
+``[min, max]`` and stops as soon as exactly ``n`` entries lie at or above the lower
+bound; the answer is then the smallest of them (one min pass).  On continuous data
+that takes about 20 counting passes instead of the 31 a full bisection needs, and the
+value is the same exact one.
 
 Ties: every entry equal to the threshold is kept, so with ties at the threshold more
 than ``n`` entries can be kept.  Pre-activations are continuous, so positive ties have

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .sae import Params, decode, pre_activations, unit_decoder
+from .sae import NORM_FLOOR, Params, decode, decoder_norms, pre_activations, unit_decoder
 from .topk import batch_topk_mask, row_topk_mask
 
 
@@ -128,23 +128,6 @@ def loss_fn(params: Params, x: jax.Array, k: jax.Array, dead: jax.Array, aux_coe
     return loss, (mse, acts, t, x_hat)
 
 
-def mse_loss_and_grads(params: Params, x: jax.Array, k: jax.Array):
-    """``jax.value_and_grad(loss_fn, has_aux=True)`` without AuxK, written out by hand
-    (:func:`loss_and_grads` with no dead latent; see there for the math).
-
-    Args:
-      params: parameter dict (``W_enc [d, h]``, ``b_enc [h]``, ``W_dec [h, d]``,
-        ``b_dec [d]``).
-      x: ``[B, d]`` batch.
-      k: scalar k.
-
-    Returns:
-      ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
-      ``jax.value_and_grad(loss_fn, has_aux=True)``.
-    """
-    return loss_and_grads(params, x, k)
-
-
 def loss_and_grads(params: Params, x: jax.Array, k: jax.Array,
                    dead: jax.Array | None = None, aux_coef: float = 0.0):
     """``jax.value_and_grad(loss_fn, has_aux=True)`` with ``aux_topk=False``, written out
@@ -167,9 +150,10 @@ def loss_and_grads(params: Params, x: jax.Array, k: jax.Array,
     ``n`` its row norms, ``a`` the acts, ``p`` the pre-activations): ``dU = aᵀ g``,
     ``da = g Uᵀ``, ``dz = da · [a > 0]`` (the BatchTopK mask and ReLU pass gradient only
     where a latent fires), ``dW_dec = (dU − U ⊙ rowsum(dU ⊙ U)) / n`` (``dU / 1e-12``
-    for a row of norm at most 1e-12, as the clamp in :func:`~toysae.sae.unit_decoder`
-    gives), ``db_enc = Σ_b dz``, ``db_dec = Σ_b g − db_enc W_encᵀ``.  AuxK with every
-    positive dead pre-activation (``a' = p · dead``, ``ê = a' U``, residual
+    for a row of norm at most ``NORM_FLOOR`` = 1e-12, as the floor in
+    :func:`~toysae.sae.decoder_norms` gives), ``db_enc = Σ_b dz``,
+    ``db_dec = Σ_b g − db_enc W_encᵀ``.  AuxK with every positive dead pre-activation
+    (``a' = p · dead``, ``ê = a' U``, residual
     ``e = −r`` held constant, ``D = ‖e − ē‖²``): ``q = 2 c (ê − e) / D``, adding
     ``a'ᵀ q`` to ``dU`` and ``(q Uᵀ) · [a' > 0]`` to ``dz``.
 
@@ -185,13 +169,11 @@ def loss_and_grads(params: Params, x: jax.Array, k: jax.Array,
       ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
       ``jax.value_and_grad(loss_fn, has_aux=True)``.
     """
-    w_enc, w_dec, b_dec = (params[n] for n in ("W_enc", "W_dec", "b_dec"))
+    w_enc, b_dec = params["W_enc"], params["b_dec"]
     pre = pre_activations(params, x)
     mask, t = batch_topk_mask(pre, k)
     acts = jnp.where(mask, pre, 0.0)
-    norm = jnp.linalg.norm(w_dec, axis=-1, keepdims=True)
-    clamped = jnp.maximum(norm, 1e-12)
-    unit = w_dec / clamped
+    unit, norm = decoder_norms(params)
     x_hat = acts @ unit + b_dec
     resid = x_hat - x
     mse = jnp.mean(jnp.sum(resid**2, axis=-1))
@@ -215,7 +197,8 @@ def loss_and_grads(params: Params, x: jax.Array, k: jax.Array,
     grads = dict(
         W_enc=x.T @ dz - b_dec[:, None] * db_enc[None, :],
         b_enc=db_enc,
-        W_dec=jnp.where(norm > 1e-12, d_unit - radial, d_unit) / clamped,
+        W_dec=(jnp.where(norm > NORM_FLOOR, d_unit - radial, d_unit)
+               / jnp.maximum(norm, NORM_FLOOR)),
         b_dec=jnp.sum(g, axis=0) - w_enc @ db_enc,
     )
     return (loss, (mse, acts, t, x_hat)), grads
