@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -36,9 +36,15 @@ MAX_FIGURE_BYTES = 300_000
 REPO = Path(__file__).resolve().parent.parent
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The common command line: ``--quick``, ``--out-dir``, ``--fig-dir``, ``--no-progress``."""
+def parse_args(description: str, argv: Sequence[str] | None = None,
+               extend: Callable[[argparse.ArgumentParser], None] | None = None
+               ) -> argparse.Namespace:
+    """The common command line: ``--quick``, ``--out-dir``, ``--fig-dir``, ``--no-progress``,
+    ``--format``, ``--devices``, plus whatever ``extend(parser)`` adds (one parser, so
+    ``--help`` lists every option)."""
     parser = argparse.ArgumentParser(description=description)
+    if extend is not None:
+        extend(parser)
     parser.add_argument("--quick", action="store_true",
                         help="reduced budget; outputs are named *_quick (full ones are kept)")
     parser.add_argument("--out-dir", default=str(REPO / "runs"),

@@ -35,10 +35,10 @@ uses the machine better than one process, whose small per-step kernels leave a c
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -214,43 +214,57 @@ def parse_widths(text: str) -> tuple[str, ...]:
     widths = tuple(w.strip() for w in text.split(",") if w.strip())
     bad = [w for w in widths if w not in WIDTHS]
     if not widths or bad:
-        raise SystemExit(f"--widths={text!r}; expected a comma list from {','.join(WIDTHS)}")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a comma list from {','.join(WIDTHS)}")
     return widths
 
 
-def parse_members(text: str | None, n_models: int) -> list[int]:
-    if text is None:
-        return list(range(n_models))
+def parse_range(text: str) -> tuple[int, int]:
     try:
         a, b = (int(v) for v in text.split("-"))
     except ValueError:
         a = b = -1
-    if not 0 <= a <= b < n_models:
-        raise SystemExit(f"--members={text!r}; expected A-B with 0 <= A <= B < {n_models}")
-    return list(range(a, b + 1))
+    if not 0 <= a <= b:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected A-B with 0 <= A <= B")
+    return a, b
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1")
+    return n
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """This study's options, on top of :func:`common.parse_args`'s."""
+    parser.add_argument("--n-models", type=positive_int,
+                        help="members of the family to study (default 30; 3 with --quick)")
+    parser.add_argument("--widths", type=parse_widths, default=WIDTHS,
+                        help=f"comma list of SAE widths from {','.join(WIDTHS)} (default all)")
+    parser.add_argument("--members", type=parse_range, default=None, metavar="A-B",
+                        help="the range of member indices this process trains (default "
+                             "all); processes with different ranges can share the output")
 
 
 def main(argv=None) -> dict:
-    import argparse
     import fcntl
 
     from common import parse_args
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argparse.ArgumentParser(add_help=False)
-    extra.add_argument("--n-models", type=int)
-    extra.add_argument("--widths", default=",".join(WIDTHS))
-    extra.add_argument("--members", default=None,
-                       help="a range A-B of member indices this process trains (default all)")
-    known, rest = extra.parse_known_args(argv)
-    args = parse_args(__doc__.splitlines()[0], rest)
+    args = parse_args(__doc__.splitlines()[0], argv, extend=add_options)
     setup = dict(QUICK if args.quick else FULL)
-    if known.n_models is not None:
-        if known.n_models < 1:
-            raise SystemExit(f"--n-models={known.n_models}; expected an integer >= 1")
-        setup["n_models"] = known.n_models
-    widths = parse_widths(known.widths)
-    mine = parse_members(known.members, setup["n_models"])
+    if args.n_models is not None:
+        setup["n_models"] = args.n_models
+    widths = args.widths
+    first, last = args.members or (0, setup["n_models"] - 1)
+    if last >= setup["n_models"]:
+        raise SystemExit(f"--members={first}-{last}; expected A-B with "
+                         f"0 <= A <= B < {setup['n_models']} (the number of members)")
+    mine = list(range(first, last + 1))
     stem = output_name("l0_generalisation", args.quick)
     path = Path(args.fig_dir) / f"{stem}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

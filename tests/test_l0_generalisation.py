@@ -68,17 +68,38 @@ def test_resume_only_with_the_same_settings(tmp_path):
 
 
 @pytest.mark.parametrize("text", ["", "g,4g", "G"])
-def test_bad_widths_are_refused(text):
-    with pytest.raises(SystemExit, match="--widths"):
-        study.parse_widths(text)
+def test_bad_widths_are_refused(text, tmp_path, capsys):
+    """A bad --widths stops the study with a message naming the option and the choices,
+    before any compute."""
+    with pytest.raises(SystemExit):
+        study.main(["--quick", "--fig-dir", str(tmp_path), "--widths", text])
+    assert "--widths" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("text", ["5-2", "0-30", "a-b", "3"])
-def test_bad_member_ranges_are_refused(text):
-    with pytest.raises(SystemExit, match="--members"):
-        study.parse_members(text, 30)
+@pytest.mark.parametrize("text", ["5-2", "0-30", "a-b", "3", "-1-2"])
+def test_bad_member_ranges_are_refused(text, tmp_path, capsys):
+    """A bad --members range (reversed, past the last of 30 members, not A-B) stops the
+    study with a message naming the option, before any compute."""
+    with pytest.raises(SystemExit) as err:
+        study.main(["--quick", "--n-models", "30", "--fig-dir", str(tmp_path),
+                    f"--members={text}"])
+    assert "--members" in capsys.readouterr().err + str(err.value)
+    assert not list(tmp_path.iterdir())
 
 
-def test_member_ranges():
-    assert study.parse_members(None, 3) == [0, 1, 2]
-    assert study.parse_members("15-17", 30) == [15, 16, 17]
+@pytest.mark.parametrize("text", ["0", "-3", "x"])
+def test_bad_n_models_is_refused(text, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        study.main(["--quick", "--fig-dir", str(tmp_path), f"--n-models={text}"])
+    assert "--n-models" in capsys.readouterr().err
+
+
+def test_member_ranges_and_help(capsys):
+    """--members parses A-B inclusively; --help lists the study's own options."""
+    assert study.parse_range("15-17") == (15, 17)
+    assert study.parse_widths("g/2, 2g") == ("g/2", "2g")
+    with pytest.raises(SystemExit):
+        study.main(["--help"])
+    out = capsys.readouterr().out
+    assert all(opt in out for opt in ("--widths", "--members", "--n-models", "--quick"))
