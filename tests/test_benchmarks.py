@@ -62,3 +62,20 @@ def test_quick_mode_writes_every_section(quick_results):
 
     assert "Machine:" in table and res["device_label"] in table
     assert "| Single SAE" in table and "Scaling" in table and "Generator" in table
+
+
+def test_full_sweep_benchmark_records_one_end_to_end_session(tmp_path):
+    """benchmarks/full_sweep.py (the 125-SAE paper sweep, here at 2 steps) trains into its
+    own run store, reports its training seconds as one end-to-end session, and a second
+    call finds the finished run instead of training it again."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "full_sweep.py"), "--dir",
+           str(tmp_path / "runs"), "--samples", "2048", "--n-eval", "256", "--no-progress",
+           "--out", str(tmp_path / "full.json")]
+    for call in range(2):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        res = json.loads((tmp_path / "full.json").read_text())
+        assert res["models"] == 125 and res["samples_per_model"] == 2048
+        assert _positive(res["train_s"]) and _positive(res["model_samples_s"])
+        assert res["end_to_end"] and len(res["sessions"]) == 1, call
+        assert res["paper_budget"] is False and res["under_40_min"] is None
