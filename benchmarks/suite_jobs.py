@@ -35,7 +35,14 @@ import suite_common as common
 from toysae import sweep as sweep_mod
 from toysae.config import SAEConfig, SweepConfig, ToyConfig, TrainConfig
 from toysae.correlation import cholesky_factor, paper_random_correlation_raw, repair_psd
-from toysae.sweep import data_keys, init_sweep_state, run_chunk, step_options, train_sweep
+from toysae.sweep import (
+    aux_groups,
+    data_keys,
+    init_sweep_state,
+    run_chunk,
+    step_options,
+    train_sweep,
+)
 
 RESULT_PREFIX = "RESULT "
 SCHEDULE = (0, None, True)  # constant k: what train_sweep passes for a plain sweep
@@ -66,6 +73,7 @@ def _compile_chunk(cfg: SweepConfig, toy, state):
     compiled = run_chunk.lower(
         state, jnp.int32(0), n_steps, toy, keys, ks, ks, opts=step_options(cfg),
         batch=t.batch_size, length=min(t.chunk_steps, t.n_steps), schedule=SCHEDULE,
+        groups=aux_groups(len(cfg.columns), step_options(cfg)),  # as train_sweep does
     ).compile()
     compile_s = time.perf_counter() - t0
     if sweep_mod.TRACE_COUNT["chunk"] == traces:  # cached: compiled earlier in this process

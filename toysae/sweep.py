@@ -10,7 +10,17 @@ data, so every chunk and every sweep of the same shape reuse one compiled progra
 Keys: seed ``s`` inits from ``fold_in(key(s), 0)`` and draws batch ``t`` from
 ``fold_in(fold_in(key(s), 1), t)``, so the same config and seed give the same numbers,
 a resumed sweep continues exactly, and a model trained alone equals the same model
-trained inside a sweep.
+trained inside a sweep, step for step, to float rounding.  Over a long run those
+rounding differences can grow in a model whose top-k sits on a knife edge: on the main
+toy the k = 2 model trained alone and inside the 25-model sweep agree to 1e-8 after 300
+steps but differ by up to 0.06 in a decoder entry after 1,000 (k = 5: 0.04).  The same
+holds for any change of the stack (other k values, AuxK groups); the same config and
+seeds always give the same numbers.
+
+AuxK groups: for more than :data:`AUX_GROUP` k values the k axis is split into groups
+that pick their AuxK branch apart (:func:`aux_groups`), so the models with no dead
+latent skip the AuxK products.  Measured on the main toy (k = 1..25, 800 steps, 2 CPU
+cores): 395k-455k model-samples/s against 222k-271k in one group.
 """
 
 from __future__ import annotations
@@ -66,14 +76,57 @@ def data_keys(seeds) -> jax.Array:
     return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
 
 
-@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule"), donate_argnums=0)
+# Models per AuxK group (see :func:`aux_groups`); at 5 the stacked step costs per model
+# about what it costs at 25 (issue 5 benchmark: 306k vs 283k model-samples/s).
+AUX_GROUP = 5
+
+
+def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
+               ) -> tuple[tuple[int, int], ...] | None:
+    """Static ``(start, stop)`` slices of the k axis that pick their AuxK branch apart.
+
+    :func:`~toysae.train.sweep_step` picks one AuxK branch for the whole stack, so one
+    model with a dead latent (in a k = 1..25 sweep nearly always the k = 1 model) makes
+    every model pay for the AuxK products.  Split into groups of consecutive columns,
+    only the groups that hold such a model do.  The numbers are the same either way
+    (each model's step does not depend on the branch; ``tests/test_sweep.py``).
+
+    Args:
+      n_k: number of k columns.
+      opts: step options (no grouping without AuxK and resampling, or for JumpReLU).
+      group: columns per group (None: :data:`AUX_GROUP`).
+
+    Returns:
+      The slices, or None where grouping cannot help.
+
+    Example:
+      >>> from toysae.train import StepOptions
+      >>> opts = StepOptions(1e-3, 0.9, 0.999, 1 / 32, 50, 0.01)
+      >>> aux_groups(12, opts)
+      ((0, 5), (5, 10), (10, 12))
+      >>> aux_groups(5, opts) is None
+      True
+    """
+    group = AUX_GROUP if group is None else group
+    if opts.arch != "batchtopk" or (opts.aux_coef <= 0 and not opts.resample):
+        return None
+    if n_k <= group:
+        return None
+    return tuple((a, min(a + group, n_k)) for a in range(0, n_k, group))
+
+
+@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "groups"),
+         donate_argnums=0)
 def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyModel,
               keys: jax.Array, k_start: jax.Array, k_end: jax.Array, *, opts: StepOptions,
-              batch: int, length: int, schedule: tuple) -> tuple[TrainState, dict]:
+              batch: int, length: int, schedule: tuple,
+              groups: tuple[tuple[int, int], ...] | None = None) -> tuple[TrainState, dict]:
     """Runs ``length`` steps of every model from global step ``step0``.
 
     Steps at or beyond ``n_steps`` leave the state unchanged, so the last chunk of a
-    run needs no separate program.
+    run needs no separate program.  With ``groups`` (:func:`aux_groups`) the k axis is
+    split into those slices for the chunk, and each slice picks its AuxK branch on its
+    own.
 
     Args:
       state: stacked ``[S, K, ...]`` :class:`TrainState` (donated).
@@ -86,6 +139,7 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
       batch: static batch size.
       length: static chunk length.
       schedule: static ``(start, end, integer)`` of the k schedule.
+      groups: static slices of the k axis (None: one group).
 
     Returns:
       ``(state, logs)`` with per-model means over the chunk's active steps
@@ -97,7 +151,11 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     def run_step(st, t):
         ks = k_at(t, k_start, k_end, *schedule)
         x = jax.vmap(lambda key: toy.sample(jax.random.fold_in(key, t), batch)[1])(keys)
-        return step(st, x, ks)
+        if groups is None:
+            return step(st, x, ks)
+        outs = [step(part, x, ks[a:b]) for part, (a, b) in zip(st, groups, strict=True)]
+        logs = tuple(jnp.concatenate([o[1][i] for o in outs], axis=1) for i in range(3))
+        return tuple(o[0] for o in outs), logs
 
     def skip_step(st, t):
         zero = jnp.zeros(keys.shape + k_start.shape, jnp.float32)
@@ -110,7 +168,11 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
         st, (loss, mse, l0) = jax.lax.cond(active, run_step, skip_step, st, t)
         return st, (loss, mse, l0, active)
 
+    if groups is not None:
+        state = tuple(jax.tree.map(lambda v, a=a, b=b: v[:, a:b], state) for a, b in groups)
     state, (loss, mse, l0, active) = jax.lax.scan(body, state, jnp.arange(length))
+    if groups is not None:
+        state = jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *state)
     n = jnp.maximum(jnp.sum(active), 1)
     logs = dict(loss=loss.sum(0) / n, mse=mse.sum(0) / n, l0=l0.sum(0) / n)
     return state, logs
@@ -267,6 +329,9 @@ def train_sweep(
                           for a in (k_start, k_end))
         keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
 
+    # Sharded, the k axis is split over devices already; AuxK groups would not align.
+    groups = None if sharded else aux_groups(n_k, step_options(cfg))
+
     def unpadded(st):
         return sharding.unpad_k(st, n_k, 1) if sharded else st
 
@@ -275,6 +340,7 @@ def train_sweep(
         state, logs = run_chunk(
             state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
             opts=step_options(cfg), batch=t.batch_size, length=length, schedule=schedule,
+            groups=groups,
         )
         logs = unpadded(logs)
         done = min(length, n_steps - step)
