@@ -88,8 +88,9 @@ def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
     :func:`~toysae.train.sweep_step` picks one AuxK branch for the whole stack, so one
     model with a dead latent (in a k = 1..25 sweep nearly always the k = 1 model) makes
     every model pay for the AuxK products.  Split into groups of consecutive columns,
-    only the groups that hold such a model do.  The numbers are the same either way
-    (each model's step does not depend on the branch; ``tests/test_sweep.py``).
+    only the groups that hold such a model do.  Each model's step is the same either
+    way to float rounding (``tests/test_sweep.py``); over long runs see the module
+    docstring.
 
     Args:
       n_k: number of k columns.
