@@ -61,12 +61,12 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.samples is not None and args.samples < 1024:
         ap.error(f"--samples={args.samples}; expected at least one batch (1024)")
+    if args.n_eval is not None and args.n_eval < 1:
+        ap.error(f"--n-eval={args.n_eval}; expected an integer >= 1")
     try:
         devices = local_devices(args.devices)
     except ValueError as err:
         ap.error(f"--{err}")
-    if args.n_eval is not None and args.n_eval < 1:
-        ap.error(f"--n-eval={args.n_eval}; expected an integer >= 1")
     cfg = sweep_config(args.samples, args.n_eval)
     paper = args.samples is None
     run_dir = run_dir_for(cfg, args.dir)
@@ -83,18 +83,18 @@ def main(argv=None) -> dict:
                          before.get("step", 0) if before else 0})
         common.atomic_write_json(sessions_file, sessions)
     n_models = len(KS) * len(SEEDS)
-    model_samples = n_models * cfg.train.n_steps * cfg.train.batch_size
+    per_model = cfg.train.n_steps * cfg.train.batch_size
     out = {
         "machine": common.machine_info(),
         "config_digest": run_dir.name,
         "models": n_models,
-        "samples_per_model": cfg.train.n_steps * cfg.train.batch_size,
+        "samples_per_model": per_model,
         "devices": args.devices or 1,
         "train_s": res.train_s,
         "train_min": None if res.train_s is None else round(res.train_s / 60, 1),
         "sessions": sessions,
         "end_to_end": len(sessions) == 1 and sessions[0]["started_at_step"] == 0,
-        "model_samples_s": None if not res.train_s else round(model_samples / res.train_s),
+        "model_samples_s": None if not res.train_s else round(n_models * per_model / res.train_s),
         "paper_budget": paper,
         "under_40_min": (res.train_s < 40 * 60) if paper and res.train_s else None,
     }

@@ -70,10 +70,11 @@ def _compile_chunk(cfg: SweepConfig, toy, state):
     n_steps = jnp.int32(t.n_steps)
     traces = sweep_mod.TRACE_COUNT["chunk"]
     t0 = time.perf_counter()
+    opts = step_options(cfg)
     compiled = run_chunk.lower(
-        state, jnp.int32(0), n_steps, toy, keys, ks, ks, opts=step_options(cfg),
+        state, jnp.int32(0), n_steps, toy, keys, ks, ks, opts=opts,
         batch=t.batch_size, length=min(t.chunk_steps, t.n_steps), schedule=SCHEDULE,
-        groups=aux_groups(len(cfg.columns), step_options(cfg)),  # as train_sweep does
+        groups=aux_groups(len(cfg.columns), opts),  # as train_sweep does
     ).compile()
     compile_s = time.perf_counter() - t0
     if sweep_mod.TRACE_COUNT["chunk"] == traces:  # cached: compiled earlier in this process
