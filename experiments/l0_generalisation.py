@@ -137,7 +137,8 @@ def hit_rates(models: list[dict]) -> dict:
 
 def failure_reason(model: dict, row: dict, rule: str) -> str:
     """A one-line diagnosis of a miss: superposition, dead latents near the true L0, a
-    flat curve, or an estimate at the edge of the k range searched."""
+    flat curve or a flat bottom, how far above its minimum the curve is at the true L0,
+    or an estimate at the edge of the k range searched."""
     reasons = []
     if model["g"] > model["d"]:
         reasons.append(f"superposition (g={model['g']} > d={model['d']})")
@@ -159,7 +160,32 @@ def failure_reason(model: dict, row: dict, rule: str) -> str:
         span = (mean.max() - mean.min()) / max(abs(mean.mean()), 1e-12)
         if span < 0.1:
             reasons.append(f"flat curve (range {span:.0%} of its mean)")
+        elif len(ks) == len(mean):
+            reasons.extend(_shape_of_minimum(np.asarray(ks, float), mean, model["true_l0"]))
     return "; ".join(reasons) or "no simple cause found"
+
+
+FLAT_NEAR_MIN = 0.05  # "near the minimum": within 5% of it
+
+
+def _shape_of_minimum(ks: np.ndarray, curve: np.ndarray, true_l0: float) -> list[str]:
+    """Where the curve is near its minimum, and how far above it the curve is at the
+    searched k nearest the true L0.  A minimum spread over many k (a flat bottom) lets
+    seed noise pick the estimate; a curve well above its minimum at the true L0 means
+    the metric itself prefers another L0 for this model."""
+    floor = curve.min()
+    scale = max(abs(floor), 1e-12)
+    near_min = ks[curve <= floor + FLAT_NEAR_MIN * scale]
+    out = []
+    if near_min.max() - near_min.min() > 2:
+        out.append(f"flat bottom (within {FLAT_NEAR_MIN:.0%} of the minimum for "
+                   f"k = {near_min.min():g}..{near_min.max():g})")
+    i = int(np.argmin(np.abs(ks - true_l0)))
+    above = (curve[i] - floor) / scale
+    if above > FLAT_NEAR_MIN:
+        out.append(f"at k={ks[i]:g}, the searched k nearest the true L0, the curve is "
+                   f"{above:.0%} above its minimum")
+    return out
 
 
 def figure(models, rates, fig_dir, stem):

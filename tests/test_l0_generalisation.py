@@ -47,11 +47,27 @@ def test_failure_reasons_name_superposition_dead_latents_edges_and_flat_curves()
     assert "dead latents near the true L0 (4 of 20 at k=2)" in reason
     assert "edge of the searched range (k=8)" in reason
     assert "flat curve" in reason
-    clean = _row({"argmin_c_dec": _est(4.0, 2.1)})
-    assert study.failure_reason({**model, "d": 40}, clean, "argmin_c_dec") == (
+    clean = _row({"argmin_c_dec": _est(4.0, 3.2)})
+    assert study.failure_reason({**model, "d": 40, "true_l0": 3.2}, clean, "argmin_c_dec") == (
         "no simple cause found")
     [failure] = study.failures_of([{**model, "widths": {"g": row}}])
     assert (failure["index"], failure["width"], failure["estimate"]) == (3, "g", 8.0)
+
+
+def test_failure_reasons_describe_the_bottom_of_the_curve():
+    """A minimum spread over many k is named a flat bottom with its k range; a curve well
+    above its minimum at the k nearest the true L0 is named with how far above; a sharp
+    minimum at the true L0's neighbour is neither."""
+    model = {"index": 0, "g": 10, "d": 20, "true_l0": 2.2}
+    ks = (1.0, 2.0, 4.0, 8.0, 16.0)
+    flat = _row({"argmin_c_dec": _est(16.0, 2.2, curve=(3.0, 2.0, 1.02, 1.01, 1.0))}, ks=ks,
+                dead=(0.0,) * 5)
+    reason = study.failure_reason(model, flat, "argmin_c_dec")
+    assert "flat bottom (within 5% of the minimum for k = 4..16)" in reason
+    assert "at k=2, the searched k nearest the true L0, the curve is 100% above" in reason
+    sharp = _row({"argmin_c_dec": _est(4.0, 2.2, curve=(3.0, 1.04, 1.0, 2.0, 3.0))}, ks=ks,
+                 dead=(0.0,) * 5)
+    assert study.failure_reason(model, sharp, "argmin_c_dec") == "no simple cause found"
 
 
 def test_resume_only_with_the_same_settings(tmp_path):
