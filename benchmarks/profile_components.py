@@ -6,6 +6,8 @@ Usage::
 
 Each component runs ``--length`` times inside one jitted ``lax.fori_loop`` (the loop
 index perturbs the input so nothing is hoisted), so dispatch overhead is amortised.
+"five matmuls only" times the step's matrix products alone; the "matmul-only ceiling"
+line turns it into the model-samples/s no step could pass on this machine.
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ def timeit(f, *args, length: int, repeats: int = 5) -> float:
         loop(*args).block_until_ready()
         times.append(time.perf_counter() - t0)
     return float(np.median(times)) / length * 1e3
+
+
+def _matmuls(params, x):
+    """The five matrix products of a training step and nothing else, for M models on a
+    shared batch: encoder (shared x), decoder, and the three gradient products.  Their
+    time bounds the step's from below."""
+    w_enc, w_dec = params["W_enc"], params["W_dec"]  # [M, d, h], [M, h, d]
+    m, d, h = w_enc.shape
+    pre = (x @ w_enc.transpose(1, 0, 2).reshape(d, m * h)).reshape(-1, m, h)
+    acts = pre.transpose(1, 0, 2)  # [M, B, h]
+    err = jnp.einsum("mbh,mhd->mbd", acts, w_dec)  # decode
+    g_dec = jnp.einsum("mbh,mbd->mhd", acts, err)  # dL/dW_dec
+    g_acts = jnp.einsum("mbd,mhd->mbh", err, w_dec)  # back through the decoder
+    g_enc = x.T @ g_acts.transpose(1, 0, 2).reshape(-1, m * h)  # dL/dW_enc, shared x
+    return g_dec, g_enc
 
 
 def main():
@@ -91,12 +108,16 @@ def main():
             res[f"train_step aux={aux}"] = timeit(
                 lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],
                 state, x, ks, length=L)
+        res["five matmuls only"] = timeit(
+            lambda i, p, x, ks: _matmuls(p, x + i * 1e-7), state.params, x, ks, length=L)
         res["where(active) on state"] = timeit(
             lambda i, st: jax.tree.map(lambda a: jnp.where(i < 5, a, a + 1), st), state,
             length=L)
         print(f"--- M = {m} models (ms per step) ---")
         for name, ms in res.items():
             print(f"{name:>28}: {ms:8.3f}")
+        floor = res["five matmuls only"]
+        print(f"{'matmul-only ceiling':>28}: {m * BATCH / floor * 1e3:,.0f} model-samples/s")
 
 
 if __name__ == "__main__":
