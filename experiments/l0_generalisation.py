@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from common import output_name, save_figure, write_json
 
-from toysae import SAEConfig, SweepConfig, TrainConfig, find_l0, presets
+from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy, c_dec, find_l0, presets
 from toysae.family import FamilySpec, describe, draw_toy
 from toysae.l0 import s_n_for_width
 
@@ -135,10 +135,17 @@ def hit_rates(models: list[dict]) -> dict:
     return out
 
 
+def true_c_dec(spec: FamilySpec, index: int) -> float:
+    """c_dec of the member's true features, as if they were an SAE's decoder rows: 0 for
+    orthogonal features, larger the more they must overlap (superposition)."""
+    return float(c_dec({"W_dec": build_toy(draw_toy(spec, index)).features}))
+
+
 def failure_reason(model: dict, row: dict, rule: str) -> str:
     """A one-line diagnosis of a miss: superposition, dead latents near the true L0, a
-    flat curve or a flat bottom, how far above its minimum the curve is at the true L0,
-    or an estimate at the edge of the k range searched."""
+    c_dec curve that dips below the true features' own c_dec (``model["c_dec_true"]``),
+    an estimate at the edge of the k range searched, a flat curve or a flat bottom, and
+    how far above its minimum the curve is at the true L0."""
     reasons = []
     if model["g"] > model["d"]:
         reasons.append(f"superposition (g={model['g']} > d={model['d']})")
@@ -149,9 +156,13 @@ def failure_reason(model: dict, row: dict, rule: str) -> str:
             reasons.append(f"dead latents near the true L0 ({dead[near]:.0f} of "
                            f"{row['width']} at k={ks[near]:g})")
     est = row["estimates"][rule]["l0"]
+    curve = row["estimates"][rule].get("curve") or []
+    truth = model.get("c_dec_true")
+    if truth is not None and rule.endswith("c_dec") and len(curve) and min(curve) < truth:
+        reasons.append(f"trained SAEs reach a lower c_dec ({min(curve):.4f}) than the true "
+                       f"features have ({truth:.4f})")
     if ks and rule != "online_tuner" and est in (ks[0], ks[-1]):
         reasons.append(f"estimate at the edge of the searched range (k={est:g})")
-    curve = row["estimates"][rule].get("curve") or []
     if rule == "online_tuner":
         ends = ", ".join(f"{c[0]:.1f} -> {c[-1]:.1f}" for c in curve if c)
         reasons.append(f"tuner L0 per seed {ends}")
@@ -299,6 +310,8 @@ def main(argv=None) -> dict:
     models = {i: done.get(i) or {**{k: v for k, v in describe(setup["spec"], i).items()
                                     if k != "probs"}, "widths": {}}
               for i in range(setup["n_models"])}
+    for i in mine:  # rows written before this field existed get it here
+        models[i].setdefault("c_dec_true", true_c_dec(setup["spec"], i))
 
     def write() -> dict:
         """Merges what other processes (a ``--widths`` or ``--members`` split) wrote
@@ -309,6 +322,8 @@ def main(argv=None) -> dict:
             disk_main, disk = load_previous(path, settings)
             main_toy = main_toy or disk_main
             for i, m in disk.items():
+                if i in models and "c_dec_true" in m:
+                    models[i].setdefault("c_dec_true", m["c_dec_true"])
                 if i in models:
                     for w, r in m["widths"].items():
                         if i in mine and w in widths:  # this process's own rows

@@ -70,6 +70,30 @@ def test_failure_reasons_describe_the_bottom_of_the_curve():
     assert study.failure_reason(model, sharp, "argmin_c_dec") == "no simple cause found"
 
 
+def test_failure_reason_names_a_curve_below_the_true_features_c_dec():
+    """In superposition a wrong SAE can have more orthogonal decoder rows than the true
+    features: when the c_dec curve's minimum is below the true features' c_dec, the
+    diagnosis says so (for c_dec rules only)."""
+    model = {"index": 1, "g": 30, "d": 10, "true_l0": 2.0, "c_dec_true": 0.2}
+    row = _row({"argmin_c_dec": _est(8.0, 2.0, curve=(0.3, 0.25, 0.2, 0.15)),
+                "argmin_s3_dec": _est(8.0, 2.0, curve=(0.3, 0.25, 0.2, 0.15))})
+    assert ("trained SAEs reach a lower c_dec (0.1500) than the true features have "
+            "(0.2000)") in study.failure_reason(model, row, "argmin_c_dec")
+    assert "true features" not in study.failure_reason(model, row, "argmin_s3_dec")
+    assert "true features" not in study.failure_reason({**model, "c_dec_true": 0.1}, row,
+                                                       "argmin_c_dec")
+
+
+def test_true_c_dec_is_zero_for_orthogonal_features_and_positive_in_superposition():
+    """The member's true-feature c_dec: orthogonal features (d >= g) give 0; a member
+    with g > d must overlap, so its c_dec is positive."""
+    spec = study.QUICK["spec"]
+    for i in range(3):
+        m = study.describe(spec, i)
+        c = study.true_c_dec(spec, i)
+        assert (c > 0.01) if m["g"] > m["d"] else (c < 1e-6), (m["g"], m["d"], c)
+
+
 def test_resume_only_with_the_same_settings(tmp_path):
     """Finished member-widths are reused only when the settings match exactly."""
     settings = study.settings_of(dict(study.QUICK))
