@@ -311,7 +311,8 @@ def main(argv=None) -> dict:
                                     if k != "probs"}, "widths": {}}
               for i in range(setup["n_models"])}
     for i in mine:  # rows written before this field existed get it here
-        models[i].setdefault("c_dec_true", true_c_dec(setup["spec"], i))
+        if "c_dec_true" not in models[i]:  # building a toy costs seconds: only when missing
+            models[i]["c_dec_true"] = true_c_dec(setup["spec"], i)
 
     def write() -> dict:
         """Merges what other processes (a ``--widths`` or ``--members`` split) wrote
@@ -322,9 +323,9 @@ def main(argv=None) -> dict:
             disk_main, disk = load_previous(path, settings)
             main_toy = main_toy or disk_main
             for i, m in disk.items():
-                if i in models and "c_dec_true" in m:
-                    models[i].setdefault("c_dec_true", m["c_dec_true"])
                 if i in models:
+                    if "c_dec_true" in m:
+                        models[i].setdefault("c_dec_true", m["c_dec_true"])
                     for w, r in m["widths"].items():
                         if i in mine and w in widths:  # this process's own rows
                             models[i]["widths"].setdefault(w, r)
