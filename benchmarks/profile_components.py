@@ -109,7 +109,7 @@ def main():
                 lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],
                 state, x, ks, length=L)
         res["five matmuls only"] = timeit(
-            lambda i, p, x, ks: _matmuls(p, x + i * 1e-7), state.params, x, ks, length=L)
+            lambda i, p, x: _matmuls(p, x + i * 1e-7), state.params, x, length=L)
         res["where(active) on state"] = timeit(
             lambda i, st: jax.tree.map(lambda a: jnp.where(i < 5, a, a + 1), st), state,
             length=L)

@@ -38,8 +38,9 @@ def test_aux_all_equals_aux_topk_when_few_dead():
     gives the same step as the general per-row top-k_aux (float tolerance 1e-6)."""
     since = [0, 7, 0, 9, 0, 0, 6, 0]  # three dead latents (>= 5), d // 2 = 6
     st, x = _state(jax.random.key(0), since), _x(jax.random.key(1))
-    a, la = train_step(st, x, jnp.float32(3.0), OPTS, aux="topk")
-    b, lb = train_step(st, x, jnp.float32(3.0), OPTS, aux="all")
+    step = jax.jit(train_step, static_argnames=("opts", "aux"))  # compiled, not eager
+    a, la = step(st, x, jnp.float32(3.0), opts=OPTS, aux="topk")
+    b, lb = step(st, x, jnp.float32(3.0), opts=OPTS, aux="all")
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6)
     np.testing.assert_allclose(np.asarray(la), np.asarray(lb), atol=1e-6)
@@ -54,7 +55,9 @@ def test_sweep_step_equals_plain_vmapped_step():
     x = jnp.stack([_x(jax.random.key(3)), _x(jax.random.key(4))])
     ks = jnp.asarray([1.0, 2.5, 4.0])
     plain_step = partial(train_step, opts=OPTS, aux="topk")
-    plain_fn = jax.vmap(jax.vmap(plain_step, in_axes=(0, None, 0)), in_axes=(0, 0, None))
+    plain_fn = jax.jit(jax.vmap(jax.vmap(plain_step, in_axes=(0, None, 0)),
+                                in_axes=(0, 0, None)))
+    fast_fn = jax.jit(partial(sweep_step, opts=OPTS))  # one compile each, reused per case
     for case in ("resampled", "dead", "none dead"):
         sinces = np.zeros((6, H), np.int32)
         if case != "none dead":
@@ -63,7 +66,7 @@ def test_sweep_step_equals_plain_vmapped_step():
             sinces[4, [0, 5]] = 12  # silent for >= 2 * dead_steps: resampled
         states = [_state(k, s) for k, s in zip(keys, sinces, strict=True)]
         stacked = jax.tree.map(lambda *a: jnp.stack(a).reshape((2, 3) + a[0].shape), *states)
-        fast, lf = sweep_step(stacked, x, ks, OPTS)
+        fast, lf = fast_fn(stacked, x, ks)
         plain, lp = plain_fn(stacked, x, ks)
         for u, v in zip(jax.tree.leaves(fast), jax.tree.leaves(plain), strict=True):
             np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6, err_msg=case)
