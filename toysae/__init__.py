@@ -4,8 +4,8 @@ Reproduces and extends the toy models of Chanin & Garriga-Alonso, *Sparse but Wr
 Incorrect L0 Leads to Incorrect Features in Sparse Autoencoders* (arXiv 2508.16560).
 """
 
-from . import jumprelu as jumprelu
 from . import presets as presets
+from . import saes as saes
 from .config import CorrelationSpec as CorrelationSpec
 from .config import SAEConfig as SAEConfig
 from .config import SweepConfig as SweepConfig
@@ -25,12 +25,19 @@ from .metrics import cos_matrix as cos_matrix
 from .metrics import evaluate as evaluate
 from .metrics import mcc as mcc
 from .metrics import s_n_dec as s_n_dec
+from .run import run_sweep as run_sweep
 from .sae import BatchTopKSAE as BatchTopKSAE
 from .sae import ground_truth_params as ground_truth_params
 from .sae import init_params as init_params
+from .saes import SAE as SAE
+from .saes import BatchTopK as BatchTopK
+from .saes import JumpReLU as JumpReLU
+from .saes import MatryoshkaBatchTopK as MatryoshkaBatchTopK
+from .saes import ReLUL1 as ReLUL1
+from .saes import TopK as TopK
+from .saes import jumprelu as jumprelu
 from .store import load_run as load_run
 from .sweep import SweepResult as SweepResult
-from .sweep import run_sweep as run_sweep
 from .theory import descend_alpha as descend_alpha
 from .theory import expected_loss as expected_loss
 from .theory import mixes as mixes

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import saes
 from .validation import (
     check_choice,
     check_correlation_matrix,
@@ -24,10 +25,6 @@ from .validation import (
 CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
 FEATURE_KINDS = ("orthogonal", "near_orthogonal")
 INIT_KINDS = ("random", "ground_truth")
-ARCHS = ("batchtopk", "jumprelu")
-# SAEConfig fields that only a JumpReLU SAE uses; left out of a BatchTopK config's
-# dict so that digests of BatchTopK sweeps do not depend on them.
-JUMPRELU_FIELDS = ("bandwidth", "init_threshold", "tanh_scale", "warmup_steps")
 
 
 @dataclass(frozen=True)
@@ -200,7 +197,11 @@ class ToyConfig:
 
 @dataclass(frozen=True)
 class SAEConfig:
-    """An SAE (BatchTopK by default, or JumpReLU) and its initialisation.
+    """An SAE: its architecture (:mod:`toysae.saes`; BatchTopK by default), the
+    architecture's hyperparameters, and its initialisation.
+
+    Every field is checked whatever the architecture; each architecture reads (and its
+    JSON form keeps) only its own (``toysae archs`` lists them).
 
     Attributes:
       width: h, number of latents (>= 1).
@@ -216,13 +217,19 @@ class SAEConfig:
       resample: resample latents silent for ``2 · dead_steps`` steps towards the
         residual of badly reconstructed inputs (see :mod:`toysae.train`).
       threshold_decay: EMA rate of the running inference threshold, in (0, 1].
-      arch: ``"batchtopk"`` or ``"jumprelu"`` (paper §3.6, :mod:`toysae.jumprelu`;
-        AuxK, resampling and the inference threshold are BatchTopK-only and ignored).
+      arch: a registered architecture (:func:`toysae.saes.names`): ``"batchtopk"``,
+        ``"topk"``, ``"matryoshka"`` (AuxK, resampling and the inference threshold are
+        theirs), ``"jumprelu"`` (paper §3.6) or ``"relu_l1"``.
       bandwidth: JumpReLU straight-through bandwidth ε (paper: 2.0), > 0.
       init_threshold: JumpReLU initial threshold θ (paper: 0.1), > 0.
       tanh_scale: c of the JumpReLU tanh sparsity penalty (SAELens default 4.0), > 0.
       warmup_steps: steps over which the JumpReLU sparsity coefficient rises linearly
         from 0 (paper: 10,000), >= 0.
+      l1_warmup_frac: fraction of training over which the ReLU + L1 coefficient rises
+        linearly from 0 (April update: 0.05), in [0, 1].
+      prefixes: Matryoshka nested dictionary sizes, strictly increasing, each in
+        [1, width] (None: ``(width // 4, width // 2, width)``); the width is added as the
+        last prefix if missing.
 
     Example:
       >>> SAEConfig(width=50).to_dict()["dec_init_norm"]
@@ -244,10 +251,23 @@ class SAEConfig:
     init_threshold: float = 0.1
     tanh_scale: float = 4.0
     warmup_steps: int = 10_000
+    l1_warmup_frac: float = 0.05
+    prefixes: tuple[int, ...] | None = None
 
     def __post_init__(self):
-        check_int("width", self.width, lo=1)
-        check_choice("arch", self.arch, ARCHS)
+        w = check_int("width", self.width, lo=1)
+        check_choice("arch", self.arch, saes.names())
+        check_float("l1_warmup_frac", self.l1_warmup_frac, 0.0, 1.0)
+        if self.prefixes is not None:
+            if isinstance(self.prefixes, (str, bytes)) or not hasattr(self.prefixes, "__len__"):
+                raise ValueError(f"prefixes={self.prefixes!r}; expected a list of integers")
+            prefixes = tuple(check_int(f"prefixes[{i}]", m, 1, w)
+                             for i, m in enumerate(self.prefixes))
+            if not prefixes or any(b <= a for a, b in zip(prefixes[:-1], prefixes[1:],
+                                                          strict=True)):
+                raise ValueError(f"prefixes={list(prefixes)}; expected a non-empty, strictly "
+                                 f"increasing list of sizes in [1, width={w}]")
+            object.__setattr__(self, "prefixes", prefixes)
         check_float("bandwidth", self.bandwidth, lo=0.0, lo_open=True)
         check_float("init_threshold", self.init_threshold, lo=0.0, lo_open=True)
         check_float("tanh_scale", self.tanh_scale, lo=0.0, lo_open=True)
@@ -262,12 +282,11 @@ class SAEConfig:
         check_float("threshold_decay", self.threshold_decay, lo=0.0, hi=1.0, lo_open=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form; a BatchTopK config leaves out the JumpReLU-only fields."""
+        """The JSON form: the fields the architecture reads (its ``config_fields``), so a
+        config's digest does not depend on other architectures' fields.  (BatchTopK's
+        form has no ``arch`` key, as before the registry: the default applies.)"""
         data = dataclasses.asdict(self)
-        if self.arch == "batchtopk":
-            for name in ("arch", *JUMPRELU_FIELDS):
-                data.pop(name)
-        return data
+        return {name: data[name] for name in saes.get(self.arch).config_fields}
 
 
 @dataclass(frozen=True)
@@ -339,9 +358,9 @@ class SweepConfig:
         ``round(k · batch)`` activations per batch.
       seeds: integer seeds.
       k_start: optional per-k starting values of a k schedule (same length as ``ks``).
-      lambdas: JumpReLU sparsity coefficients λ, one model column each (each > 0);
-        required with ``sae.arch == "jumprelu"`` (which ignores ``ks``), and refused
-        otherwise.  :attr:`columns` is ``ks`` or ``lambdas``, whichever applies.
+      lambdas: sparsity coefficients λ, one model column each (each > 0), for an
+        architecture whose column is λ (``jumprelu``, ``relu_l1``; they ignore ``ks``);
+        refused otherwise.  :attr:`columns` is ``ks`` or ``lambdas``, whichever applies.
 
     Example:
       >>> from toysae import presets
@@ -361,24 +380,27 @@ class SweepConfig:
 
     def __post_init__(self):
         w = self.sae.width
-        if self.sae.arch == "jumprelu":
+        arch = self.sae.arch
+        by_lambda = saes.get(arch).column == "lambda"
+        if by_lambda:
             if self.lambdas is None or len(tuple(self.lambdas)) == 0:
-                raise ValueError("lambdas is empty; a JumpReLU sweep needs at least one "
+                raise ValueError(f"lambdas is empty; a {arch} sweep needs at least one "
                                  "sparsity coefficient lambda > 0")
             lams = check_floats("lambdas", self.lambdas, lo=0.0, lo_open=True)
             if len(set(lams)) != len(lams):
                 raise ValueError(f"lambdas={lams} has repeats; expected distinct values")
             if self.k_start is not None:
-                raise ValueError("k_start is a BatchTopK k schedule; a JumpReLU sweep "
-                                 "(sae.arch='jumprelu') accepts only k_start=None")
+                raise ValueError(f"k_start is a k schedule; a {arch} sweep (its column is "
+                                 "lambda) accepts only k_start=None")
             object.__setattr__(self, "lambdas", lams)
         elif self.lambdas is not None:
-            raise ValueError(f"lambdas={self.lambdas!r} needs sae.arch='jumprelu'; "
-                             f"a {self.sae.arch} sweep takes ks")
+            lam_archs = [n for n in saes.names() if saes.get(n).column == "lambda"]
+            raise ValueError(f"lambdas={self.lambdas!r} needs sae.arch in {lam_archs}; "
+                             f"a {arch} sweep takes ks")
         if len(tuple(self.ks)) == 0:
             raise ValueError("ks is empty; expected at least one k in (0, width]")
-        # A JumpReLU sweep ignores ks (its columns are lambdas): only coerced to floats.
-        hi = float(w) if self.sae.arch == "batchtopk" else None
+        # A lambda sweep ignores ks (its columns are lambdas): only coerced to floats.
+        hi = None if by_lambda else float(w)
         ks = check_floats("k", self.ks, lo=0.0, hi=hi, lo_open=True)
         if len(set(ks)) != len(ks):
             raise ValueError(f"ks={ks} has repeats; expected distinct k values")
@@ -400,13 +422,14 @@ class SweepConfig:
 
     @property
     def columns(self) -> tuple[float, ...]:
-        """The value of each model column: ``lambdas`` for JumpReLU, else ``ks``."""
-        return self.lambdas if self.sae.arch == "jumprelu" else self.ks
+        """The value of each model column: ``lambdas`` where the architecture's column is
+        λ, else ``ks``."""
+        return self.lambdas if self.column_name == "lambda" else self.ks
 
     @property
     def column_name(self) -> str:
-        """``"lambda"`` for JumpReLU, else ``"k"`` (the records' key for a column)."""
-        return "lambda" if self.sae.arch == "jumprelu" else "k"
+        """The architecture's column, ``"k"`` or ``"lambda"`` (the records' key)."""
+        return saes.get(self.sae.arch).column
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

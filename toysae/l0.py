@@ -8,9 +8,14 @@ deviation over seeds of the per-seed estimates) and the mean curve it used.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
+from .metrics import s_n_for_width
+from .run import run_sweep
+from .tuner import TunerConfig, tune_l0
 
 
 @dataclass(frozen=True)
@@ -86,28 +91,6 @@ def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
         return int(np.argmax(chord - vs))
 
     return _estimate(rule, x, y, pick)
-
-
-def s_n_for_width(width: int) -> int:
-    """The n of s_n^dec used by :func:`find_l0`: the reported n (the paper's 12 and 18
-    where they fit below h/2, else h // 4; :func:`toysae.sweep.default_s_n`) closest to
-    ``width / 3``; n = 18 at the paper's width of 50.
-
-    Paper A.10 asks for n above the L0 range and below h/2.  Measured on the random toy
-    family at width g (19 members, their cached sweeps, 20k evaluation samples), the
-    argmin of s_n^dec lands within ±1 of the true L0 mostly when n is close to that L0
-    (member 3, true L0 24.1: n = 24 gives 23; n = 17 and 34 give 1), and no rule for n
-    did well: this rule hit 4 of 19, ``floor(0.36 · width)`` 2, n = k_max / 3 (your
-    guess of L0, if k_max is 3 × it) 6, k_max / 2 4, k_max 3.
-
-    Example:
-      >>> s_n_for_width(50), s_n_for_width(5)
-      (18, 1)
-    """
-    from .sweep import default_s_n
-
-    ns = default_s_n(width)
-    return min(ns, key=lambda n: abs(n - width / 3))
 
 
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
@@ -194,10 +177,6 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
       >>> sorted(res["estimates"])
       ['argmin_c_dec', 'argmin_s1_dec', 'elbow_c_dec', 'online_tuner']
     """
-    import dataclasses
-
-    from .sweep import run_sweep
-
     width = sweep_cfg.sae.width
     if k_max is None:
         k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
@@ -233,8 +212,6 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
                                "curve": list(e.curve)} for e in rules},
     }
     if online:
-        from .tuner import TunerConfig, tune_l0
-
         period = max(1, min(100, sweep_cfg.train.n_steps // 40))
         tuned = tune_l0(sweep_cfg, TunerConfig(k_start=k_max, period=period, n=n),
                         progress=progress)

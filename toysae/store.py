@@ -32,7 +32,7 @@ from flax import serialization
 
 from .config import SweepConfig
 from .errors import RunLocked
-from .generator import build_toy
+from .generator import ToyModel, build_toy
 from .sharding import to_host
 from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
 
@@ -124,15 +124,23 @@ def save_run(result: SweepResult, run_dir: str | os.PathLike) -> None:
         ckpt.unlink()
 
 
-def load_run(run_dir: str | os.PathLike) -> SweepResult:
+def load_run(run_dir: str | os.PathLike, toy: ToyModel | None = None) -> SweepResult:
     """Loads a finished run directory.
+
+    Records written before they named their architecture get ``"arch"`` from the
+    stored config (a migration in memory; the files are left as they are).
+
+    Args:
+      run_dir: the run directory.
+      toy: ``build_toy`` of the stored config's toy, if the caller has it.
 
     Raises:
       ValueError: if the directory is not a complete, uncorrupted run.
 
     Example:
       >>> import shutil, tempfile
-      >>> from toysae import SAEConfig, TrainConfig, presets, run_sweep
+      >>> from toysae import SAEConfig, TrainConfig, presets
+      >>> from toysae.run import run_sweep
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
       >>> out = tempfile.mkdtemp()
@@ -149,9 +157,11 @@ def load_run(run_dir: str | os.PathLike) -> SweepResult:
         raise ValueError(f"run_dir={str(run_dir)!r} is not a complete run (missing or corrupted "
                          "files); expected a directory written by a finished sweep")
     cfg = SweepConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    target = init_sweep_state(cfg, build_toy(cfg.toy))
+    target = init_sweep_state(cfg, build_toy(cfg.toy) if toy is None else toy)
     state, _ = _from_bytes(target, (run_dir / "state.msgpack").read_bytes())
     records = json.loads((run_dir / "metrics.json").read_text())["runs"]
+    for rec in records:
+        rec.setdefault("arch", cfg.sae.arch)
     return SweepResult(cfg, state, records, str(run_dir), _read_timing(run_dir)[0])
 
 
@@ -209,7 +219,7 @@ def _pid_alive(pid: int) -> bool:
 
 def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool = True,
                on_chunk=None, checkpoint_seconds: float = 20.0,
-               devices=None) -> SweepResult:
+               devices=None, toy: ToyModel | None = None) -> SweepResult:
     """Loads a finished sweep, or resumes / starts it with checkpoints, then saves it.
 
     Args:
@@ -220,24 +230,26 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
       checkpoint_seconds: minimum wall time between checkpoints (the last chunk is
         always followed by the final save).
       devices: devices to shard the models over (see :mod:`toysae.sharding`).
+      toy: ``build_toy(cfg.toy)``, if the caller has it (built here otherwise).
     """
     run_dir = run_dir_for(cfg, out_dir)
+    toy = build_toy(cfg.toy) if toy is None else toy
     if is_complete(run_dir):
-        return load_run(run_dir)
+        return load_run(run_dir, toy)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _acquire_lock(run_dir)
     try:
         if is_complete(run_dir):  # finished by another process meanwhile
-            return load_run(run_dir)
-        return _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds, devices)
+            return load_run(run_dir, toy)
+        return _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds, devices,
+                             toy)
     finally:
         lock.unlink(missing_ok=True)
 
 
 def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
-                  devices) -> SweepResult:
+                  devices, toy) -> SweepResult:
     """Resumes from the checkpoint (if readable) or starts; trains; saves."""
-    toy = build_toy(cfg.toy)
     target = init_sweep_state(cfg, toy)
     state, step = None, 0
     ckpt = run_dir / "checkpoint.msgpack"

@@ -17,10 +17,11 @@ steps but differ by up to 0.06 in a decoder entry after 1,000 (k = 5: 0.04).  Th
 holds for any change of the stack (other k values, AuxK groups); the same config and
 seeds always give the same numbers.
 
-AuxK groups: for more than :data:`AUX_GROUP` k values the k axis is split into groups
-that pick their AuxK branch apart (:func:`aux_groups`), so the models with no dead
-latent skip the AuxK products.  Measured on the main toy (k = 1..25, 800 steps, 2 CPU
-cores): 395k-455k model-samples/s against 222k-271k in one group.
+The engine is generic over the architecture record (:mod:`toysae.saes`) that
+:func:`step_options` builds from the config: the record's ``stack_step`` trains the
+stack, its ``column_groups`` may split the column axis (BatchTopK's AuxK groups), its
+``warmup`` says whether the column is a k (following the config's k schedule) or a
+penalty warmed up from 0, and its ``evaluate`` gives the metrics.
 """
 
 from __future__ import annotations
@@ -34,36 +35,32 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import jumprelu, sharding
-from .config import SweepConfig
+from . import saes, sharding
+from .config import SweepConfig, TrainConfig
 from .generator import ToyModel, build_toy
-from .metrics import evaluate
-from .sae import BatchTopKSAE, ground_truth_params, init_params
-from .train import StepOptions, TrainState, init_state, k_at, sweep_step
+from .metrics import default_s_n
+from .train import StepOptions, TrainState, init_state, k_at
 
 # Number of traces of the chunk program; tests use it to check for recompiles.
 TRACE_COUNT = {"chunk": 0}
 
 
 def step_options(cfg: SweepConfig) -> StepOptions:
-    t, s = cfg.train, cfg.sae
-    return StepOptions(t.lr, t.beta1, t.beta2, s.aux_coef, s.dead_steps, s.threshold_decay,
-                       s.resample, s.dec_init_norm, s.arch, s.bandwidth, s.tanh_scale)
+    """Adam's settings and the architecture record of ``cfg`` (static, hashable)."""
+    t = cfg.train
+    return StepOptions(t.lr, t.beta1, t.beta2, saes.build(cfg.sae))
 
 
 def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
     """Stacked ``[S, K, ...]`` initial state; every k of a seed starts identically."""
     opts = step_options(cfg)
+    arch = opts.arch
 
     def one_seed(seed):
         key = jax.random.fold_in(jax.random.key(seed), 0)
         if cfg.sae.init == "ground_truth":
-            p = ground_truth_params(toy.features, key, cfg.sae.init_noise)
-        else:
-            p = init_params(key, toy.dim, cfg.sae.width, cfg.sae.dec_init_norm)
-        if cfg.sae.arch == "jumprelu":
-            p = jumprelu.with_threshold(p, cfg.sae.init_threshold)
-        return p
+            return arch.ground_truth(toy.features, key, cfg.sae.init_noise)
+        return arch.init(key, toy.dim, cfg.sae.width)
 
     params = jax.vmap(one_seed)(jnp.asarray(cfg.seeds))
     n_k = len(cfg.columns)
@@ -76,44 +73,25 @@ def data_keys(seeds) -> jax.Array:
     return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
 
 
-# Models per AuxK group (see :func:`aux_groups`); at 5 the stacked step costs per model
-# about what it costs at 25 (issue 5 benchmark: 306k vs 283k model-samples/s).
-AUX_GROUP = 5
-
-
 def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
                ) -> tuple[tuple[int, int], ...] | None:
-    """Static ``(start, stop)`` slices of the k axis that pick their AuxK branch apart.
-
-    :func:`~toysae.train.sweep_step` picks one AuxK branch for the whole stack, so one
-    model with a dead latent (in a k = 1..25 sweep nearly always the k = 1 model) makes
-    every model pay for the AuxK products.  Split into groups of consecutive columns,
-    only the groups that hold such a model do.  Each model's step is the same either
-    way to float rounding (``tests/test_sweep.py``); over long runs see the module
-    docstring.
-
-    Args:
-      n_k: number of k columns.
-      opts: step options (no grouping without AuxK and resampling, or for JumpReLU).
-      group: columns per group (None: :data:`AUX_GROUP`).
-
-    Returns:
-      The slices, or None where grouping cannot help.
+    """Static slices of the column axis that run their steps apart (the record's
+    ``column_groups``; BatchTopK's AuxK groups), or None.
 
     Example:
-      >>> from toysae.train import StepOptions
-      >>> opts = StepOptions(1e-3, 0.9, 0.999, 1 / 32, 50, 0.01)
-      >>> aux_groups(12, opts)
+      >>> from toysae.saes import BatchTopK, ReLUL1
+      >>> aux_groups(12, StepOptions(1e-3, 0.9, 0.999, BatchTopK()))
       ((0, 5), (5, 10), (10, 12))
-      >>> aux_groups(5, opts) is None
+      >>> aux_groups(12, StepOptions(1e-3, 0.9, 0.999, ReLUL1())) is None
       True
     """
-    group = AUX_GROUP if group is None else group
-    if opts.arch != "batchtopk" or (opts.aux_coef <= 0 and not opts.resample):
-        return None
-    if n_k <= group:
-        return None
-    return tuple((a, min(a + group, n_k)) for a in range(0, n_k, group))
+    return opts.arch.column_groups(n_k, group)
+
+
+def eval_inputs(toy: ToyModel, train: TrainConfig, n: int | None = None) -> jax.Array:
+    """The evaluation set every model of a run is measured on: ``[n, d]`` inputs drawn
+    with ``key(train.eval_seed)`` (``n``: ``train.n_eval``).  The one place it is made."""
+    return toy.sample(jax.random.key(train.eval_seed), train.n_eval if n is None else n)[1]
 
 
 @partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "groups"),
@@ -125,9 +103,8 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     """Runs ``length`` steps of every model from global step ``step0``.
 
     Steps at or beyond ``n_steps`` leave the state unchanged, so the last chunk of a
-    run needs no separate program.  With ``groups`` (:func:`aux_groups`) the k axis is
-    split into those slices for the chunk, and each slice picks its AuxK branch on its
-    own.
+    run needs no separate program.  With ``groups`` (:func:`aux_groups`) the column axis
+    is split into those slices for the chunk, and each slice steps on its own.
 
     Args:
       state: stacked ``[S, K, ...]`` :class:`TrainState` (donated).
@@ -135,8 +112,9 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
       n_steps: int32 scalar, total steps of the run.
       toy: the toy model (a pytree, so it is data, not a constant).
       keys: ``[S]`` data keys.
-      k_start, k_end: ``[K]`` k schedule ends.
-      opts: static step options.
+      k_start, k_end: ``[K]`` column schedule ends (a k schedule, or a penalty's
+        warm-up from 0).
+      opts: static step options (the architecture record is ``opts.arch``).
       batch: static batch size.
       length: static chunk length.
       schedule: static ``(start, end, integer)`` of the k schedule.
@@ -147,7 +125,7 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
       (``loss``, ``mse``, ``l0``, each ``[S, K]``).
     """
     TRACE_COUNT["chunk"] += 1
-    step = partial(sweep_step, opts=opts)
+    step = partial(opts.arch.stack_step, opts=opts)
 
     def run_step(st, t):
         ks = k_at(t, k_start, k_end, *schedule)
@@ -179,37 +157,23 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     return state, logs
 
 
-@partial(jax.jit, static_argnames=("s_n",))
-def _evaluate_all(params, ks, thresholds, features, x, s_n):
+@partial(jax.jit, static_argnames=("arch", "s_n"))
+def _evaluate_all(arch, params, columns, thresholds, features, x, s_n):
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
-    flat_k = jnp.broadcast_to(ks, thresholds.shape).reshape(-1)
-    fn = partial(evaluate, features=features, x=x, s_n=s_n)
-    return jax.lax.map(lambda a: fn(a[0], a[1], a[2]), (flat, flat_k, thresholds.reshape(-1)))
-
-
-def default_s_n(width: int) -> tuple[int, ...]:
-    """The n values of s_n^dec reported by default: the paper's 12 and 18 where they fit
-    below h/2, else ``h // 4`` (paper A.10: n above the L0 range, below h/2)."""
-    ns = tuple(n for n in (12, 18) if n < width / 2)
-    return ns or (max(1, width // 4),)
-
-
-@partial(jax.jit, static_argnames=("s_n",))
-def _evaluate_all_jumprelu(params, features, x, s_n):
-    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
-    return jax.lax.map(partial(jumprelu.evaluate, features=features, x=x, s_n=s_n), flat)
+    flat_col = jnp.broadcast_to(columns, thresholds.shape).reshape(-1)
+    fn = partial(arch.evaluate, features=features, x=x, s_n=s_n)
+    return jax.lax.map(lambda a: fn(a[0], a[1], a[2]), (flat, flat_col, thresholds.reshape(-1)))
 
 
 def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[dict]:
     """Metrics of every model, one record per (seed, column), on the shared evaluation
-    set; a record names its column ``"k"`` (BatchTopK) or ``"lambda"`` (JumpReLU)."""
-    x = toy.sample(jax.random.key(cfg.train.eval_seed), cfg.train.n_eval)[1]
+    set (:func:`eval_inputs`); a record names its architecture (``"arch"``) and its
+    column (``"k"`` or ``"lambda"``, :attr:`SweepConfig.column_name`)."""
+    x = eval_inputs(toy, cfg.train)
     s_n = default_s_n(cfg.sae.width)
-    if cfg.sae.arch == "jumprelu":
-        out = _evaluate_all_jumprelu(state.params, toy.features, x, s_n)
-    else:
-        ks = jnp.asarray(cfg.ks, jnp.float32)
-        out = _evaluate_all(state.params, ks, state.threshold, toy.features, x, s_n)
+    columns = jnp.asarray(cfg.columns, jnp.float32)
+    out = _evaluate_all(step_options(cfg).arch, state.params, columns, state.threshold,
+                        toy.features, x, s_n)
     out = jax.device_get(out)
     thresholds = np.asarray(state.threshold).reshape(-1)
     records = []
@@ -221,6 +185,7 @@ def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[d
             v = np.asarray(val[i])
             rec[name] = v.tolist() if v.ndim else (int(v) if name in _INT_METRICS else float(v))
         rec["threshold"] = float(thresholds[i])
+        rec["arch"] = cfg.sae.arch
         records.append(rec)
     return records
 
@@ -241,7 +206,7 @@ class SweepResult:
         (recorded in the run directory's ``timing.json``); None when not recorded.
 
     Example:
-      >>> from toysae import presets, SAEConfig, TrainConfig
+      >>> from toysae import presets, run_sweep, SAEConfig, TrainConfig
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
       >>> res = run_sweep(cfg, progress=False)
@@ -249,6 +214,8 @@ class SweepResult:
       ((5, 20), 2.0)
       >>> res.sae(0, 2)(jnp.ones((4, 20))).shape  # a Flax NNX BatchTopKSAE
       (4, 20)
+      >>> res.record(0, 2)["arch"]
+      'batchtopk'
     """
 
     config: SweepConfig
@@ -258,7 +225,7 @@ class SweepResult:
     train_s: float | None = None
 
     def index(self, seed: int, k: float) -> tuple[int, int]:
-        """``(seed_idx, k_idx)`` of a model (``k`` is λ in a JumpReLU sweep)."""
+        """``(seed_idx, k_idx)`` of a model (``k`` is λ in a λ sweep)."""
         return self.config.seeds.index(seed), self.config.columns.index(float(k))
 
     def params(self, seed: int, k: float) -> dict:
@@ -266,13 +233,12 @@ class SweepResult:
         i, j = self.index(seed, k)
         return jax.tree.map(lambda a: a[i, j], self.state.params)
 
-    def sae(self, seed: int, k: float) -> BatchTopKSAE:
-        """One BatchTopK model as a Flax NNX module."""
-        if self.config.sae.arch != "batchtopk":
-            raise ValueError(f"sae() wraps BatchTopK models; this sweep's arch is "
-                             f"{self.config.sae.arch!r}: use params()")
+    def sae(self, seed: int, k: float):
+        """One model as a Flax NNX module (the record's ``module``: a
+        :class:`~toysae.sae.BatchTopKSAE` for BatchTopK, else :class:`toysae.saes.SAE`)."""
         i, j = self.index(seed, k)
-        return BatchTopKSAE.from_params(self.params(seed, k), k, self.state.threshold[i, j])
+        return step_options(self.config).arch.module(self.params(seed, k), float(k),
+                                                     self.state.threshold[i, j])
 
     def record(self, seed: int, k: float) -> dict:
         i, j = self.index(seed, k)
@@ -300,8 +266,9 @@ def train_sweep(
         checkpoint; ``state`` must not be kept (its buffers are donated next chunk).
       devices: devices to shard the models over (see :mod:`toysae.sharding`); None
         runs on the default device.
-      toy: a prebuilt toy model to train on instead of ``build_toy(cfg.toy)`` (for
-        feature directions no config describes); the caller owns its provenance.
+      toy: the toy model of ``cfg.toy``, built once by the caller (None: built
+        here), or one with feature directions no config describes (the caller then
+        owns its provenance).
     """
     if toy is None:
         toy = build_toy(cfg.toy)
@@ -313,9 +280,11 @@ def train_sweep(
     k_end = jnp.asarray(cfg.columns, jnp.float32)
     k_start = k_end if cfg.k_start is None else jnp.asarray(cfg.k_start, jnp.float32)
     schedule = (t.schedule_start, t.schedule_end, t.schedule_integer)
-    if cfg.sae.arch == "jumprelu":  # λ warms up linearly from 0 (paper §3.6)
+    opts = step_options(cfg)
+    warm = opts.arch.warmup(n_steps)
+    if warm is not None:  # a penalty coefficient warms up linearly from 0 (paper §3.6)
         k_start = jnp.zeros_like(k_end)
-        schedule = (0, cfg.sae.warmup_steps or None, False)
+        schedule = (0, warm or None, False)
     length = min(t.chunk_steps, n_steps)
     n_models = len(cfg.columns) * len(cfg.seeds)
     bar = tqdm(total=n_steps, initial=start_step, disable=not progress, unit="step",
@@ -331,7 +300,7 @@ def train_sweep(
         keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
 
     # Sharded, the k axis is split over devices already; AuxK groups would not align.
-    groups = None if sharded else aux_groups(n_k, step_options(cfg))
+    groups = None if sharded else aux_groups(n_k, opts)
 
     def unpadded(st):
         return sharding.unpad_k(st, n_k, 1) if sharded else st
@@ -340,7 +309,7 @@ def train_sweep(
     while step < n_steps:
         state, logs = run_chunk(
             state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
-            opts=step_options(cfg), batch=t.batch_size, length=length, schedule=schedule,
+            opts=opts, batch=t.batch_size, length=length, schedule=schedule,
             groups=groups,
         )
         logs = unpadded(logs)
@@ -360,29 +329,3 @@ def train_sweep(
             on_chunk(step, unpadded(state), logs)
     bar.close()
     return sharding.to_host(unpadded(state)) if sharded else state
-
-
-def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = True,
-              on_chunk: Callable | None = None,
-              devices: Sequence[jax.Device] | None = None) -> SweepResult:
-    """Trains (or loads) a sweep and evaluates every model.
-
-    With ``out_dir`` the sweep lives in ``out_dir/<config digest>/``: a finished one
-    is loaded instead of retrained, an interrupted one resumes from its last
-    checkpoint (see :mod:`toysae.store`).  With several ``devices`` the models are
-    sharded across them (see :mod:`toysae.sharding`).
-
-    Example:
-      >>> from toysae import presets, SAEConfig, TrainConfig
-      >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
-      ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
-      >>> res = run_sweep(cfg, progress=False)
-      >>> len(res.records), sorted(res.records[0])[:3]
-      (1, ['best_cos', 'c_dec', 'cos'])
-    """
-    if out_dir is not None:
-        from .store import run_stored
-
-        return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk, devices=devices)
-    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk, devices=devices)
-    return SweepResult(cfg, state, evaluate_state(cfg, build_toy(cfg.toy), state))

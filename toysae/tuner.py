@@ -34,9 +34,9 @@ import optax
 from tqdm.auto import tqdm
 
 from .config import SweepConfig
-from .generator import build_toy
-from .metrics import c_dec, s_n_dec
-from .sweep import data_keys, init_sweep_state, run_chunk, step_options
+from .generator import ToyModel, build_toy
+from .metrics import c_dec, s_n_dec, s_n_for_width
+from .sweep import data_keys, eval_inputs, init_sweep_state, run_chunk, step_options
 from .validation import check_choice, check_float, check_int
 
 
@@ -53,7 +53,7 @@ class TunerConfig:
       lr: Adam learning rate of L0, > 0.
       bias: downward bias of L0, ``g = s + bias · |s|`` (paper: 0.1; sign in the module
         docstring), >= 0.
-      n: n of s_n^dec (None: :func:`toysae.l0.s_n_for_width`).
+      n: n of s_n^dec (None: :func:`toysae.metrics.s_n_for_width`).
       k_min: smallest L0 allowed, > 0.
       average_last: the estimate is the mean L0 over this final fraction of the run.
       metric: ``"c_dec"`` (default) or ``"s_n_dec"`` (the paper's).  Measured on the
@@ -132,13 +132,15 @@ def _measure_fn(metric: str, n: int):
     return measure
 
 
-def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> dict:
+def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False,
+            toy: ToyModel | None = None) -> dict:
     """Runs the online tuner once per seed of ``cfg`` (its ``ks`` are ignored).
 
     Args:
       cfg: toy model, SAE (BatchTopK; ``width`` bounds L0), training budget and seeds.
       tuner: the tuner's settings.
       progress: a progress bar per seed (and its final estimate).
+      toy: ``build_toy(cfg.toy)``, if the caller has it (built here otherwise).
 
     Returns:
       ``{"l0": mean estimate over seeds, "spread": std over seeds, "per_seed": [...],
@@ -157,10 +159,10 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
       >>> len(out["per_seed"]), len(out["trajectories"][0]["k"])
       (1, 2)
     """
-    from .l0 import s_n_for_width
-
-    if cfg.sae.arch != "batchtopk":
-        raise ValueError(f"sae.arch={cfg.sae.arch!r}; the online tuner adjusts a BatchTopK k")
+    opts = step_options(cfg)
+    if opts.arch.column != "k":
+        raise ValueError(f"sae.arch={cfg.sae.arch!r} has a {opts.arch.column} column; the "
+                         "online tuner adjusts k (an architecture whose column is k)")
     width = cfg.sae.width
     if tuner.k_start > width or tuner.k_min > width:
         raise ValueError(f"k_start={tuner.k_start}, k_min={tuner.k_min}; expected both in "
@@ -171,11 +173,10 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False) -> 
         raise ValueError(f"train.samples gives {t.n_steps} steps; the tuner needs at least "
                          f"warm-up {warm} + 2 · period = {warm + 2 * tuner.period}")
     n = tuner.n or s_n_for_width(width)
-    toy = build_toy(cfg.toy)
+    toy = build_toy(cfg.toy) if toy is None else toy
     measure = _measure_fn(tuner.metric, n)
-    eval_x = toy.sample(jax.random.key(t.eval_seed), tuner.window * t.batch_size)[1]
+    eval_x = eval_inputs(toy, t, tuner.window * t.batch_size)
     eval_x = eval_x.reshape(tuner.window, t.batch_size, -1)
-    opts = step_options(cfg)
     per_seed, trajectories = [], []
     for seed in cfg.seeds:
         one = dataclasses.replace(cfg, seeds=(seed,), ks=(float(tuner.k_start),))

@@ -17,19 +17,22 @@ gradient with respect to θ; the straight-through estimator of Rajamanoharan et 
 with respect to ``pre`` is that of ``pre · 1[pre > θ]`` with the mask held fixed.
 
 The sweep passes λ where a BatchTopK sweep passes k (one column of models per λ); see
-:class:`toysae.config.SweepConfig` ``lambdas``.
+:class:`toysae.config.SweepConfig` ``lambdas``.  :class:`JumpReLU` is the record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from . import sae as batchtopk
-from .metrics import reconstruction, recovery, s_n_dec
+from .. import sae as batchtopk
+from ..metrics import reconstruction, recovery, s_n_dec
+from ..train import adam_update
+from .base import COMMON_FIELDS, Arch
 
 Params = dict[str, jax.Array]
 
@@ -130,24 +133,26 @@ def loss_fn(params: Params, x: jax.Array, lam: jax.Array, bandwidth: float,
     return mse + lam * sparsity, (mse, acts)
 
 
-def train_step(state, x: jax.Array, lam: jax.Array, opts):
-    """One Adam step of one JumpReLU SAE; the counterpart of
-    :func:`toysae.train.train_step` (same state and log layout).
+def train_step(state, x: jax.Array, lam: jax.Array, opts, bandwidth: float = 2.0,
+               tanh_scale: float = 4.0):
+    """One Adam step of one JumpReLU SAE (same state and log layout as every record's
+    ``train_step``).
 
     Args:
       state: :class:`toysae.train.TrainState` (``threshold`` holds the mean θ, for
         logging only).
       x: ``[B, d]`` batch.
       lam: scalar λ of this step.
-      opts: :class:`toysae.train.StepOptions` (uses ``bandwidth`` and ``tanh_scale``).
+      opts: :class:`toysae.train.StepOptions`.
+      bandwidth: ε of the straight-through estimator (static).
+      tanh_scale: c of the tanh penalty (static).
 
     Returns:
       ``(new_state, (loss, mse, l0))``.
     """
     (loss, (mse, acts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params, x, lam, opts.bandwidth, opts.tanh_scale)
-    updates, opt_state = opts.optimizer().update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+        state.params, x, lam, bandwidth, tanh_scale)
+    params, opt_state = adam_update(state, grads, opts)
     fired = jnp.any(acts != 0, axis=0)
     since = jnp.where(fired, 0, state.since_fired + 1)
     l0 = jnp.sum(acts != 0) / x.shape[0]
@@ -175,3 +180,61 @@ def evaluate(params: Params, features: jax.Array, x: jax.Array,
     for n in s_n:
         out[f"s{n}_dec"] = s_n_dec(params, x, n)
     return out
+
+
+@dataclass(frozen=True)
+class JumpReLU(Arch):
+    """JumpReLU record (module docstring, paper §3.6); λ is the sweep column and the
+    achieved L0 is measured.
+
+    Attributes:
+      dec_init_norm: norm of the decoder rows at random init.
+      init_threshold: initial θ (paper: 0.1).
+      bandwidth: straight-through bandwidth ε (paper: 2.0).
+      tanh_scale: c of the tanh sparsity penalty (SAELens default 4.0).
+      warmup_steps: steps over which λ rises linearly from 0 (paper: 10,000).
+
+    Example:
+      >>> arch = JumpReLU(init_threshold=0.5)
+      >>> p = arch.init(jax.random.key(0), 20, 5)
+      >>> sorted(p), round(float(threshold(p)[0]), 4)
+      (['W_dec', 'W_enc', 'b_dec', 'b_enc', 'log_threshold'], 0.5)
+    """
+
+    name: ClassVar[str] = "jumprelu"
+    column: ClassVar[str] = "lambda"
+    column_flag: ClassVar[str] = "--lambdas"
+    summary: ClassVar[str] = ("JumpReLU (paper §3.6): per-latent thresholds with "
+                              "straight-through gradients, tanh sparsity penalty λ")
+    # The JSON form of a JumpReLU config predates the registry: every field then known.
+    config_fields: ClassVar[tuple[str, ...]] = COMMON_FIELDS + (
+        "aux_coef", "dead_steps", "threshold_decay", "resample", "arch", "bandwidth",
+        "init_threshold", "tanh_scale", "warmup_steps")
+
+    init_threshold: float = 0.1
+    bandwidth: float = 2.0
+    tanh_scale: float = 4.0
+    warmup_steps: int = 10_000
+
+    def warmup(self, n_steps):
+        return self.warmup_steps
+
+    def init(self, key, dim, width):
+        return init_params(key, dim, width, self.dec_init_norm, self.init_threshold)
+
+    def ground_truth(self, features, key, noise):
+        return with_threshold(batchtopk.ground_truth_params(features, key, noise),
+                              self.init_threshold)
+
+    def encode(self, params, x, column):
+        pre = pre_activations(params, x)
+        return jnp.where(pre > threshold(params), pre, 0.0)
+
+    def decode(self, params, acts):
+        return decode(params, acts)
+
+    def train_step(self, state, x, column, opts):
+        return train_step(state, x, column, opts, self.bandwidth, self.tanh_scale)
+
+    def evaluate(self, params, column, threshold, features, x, s_n=(), mixing_feature=0):
+        return evaluate(params, features, x, s_n, mixing_feature)
