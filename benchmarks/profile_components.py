@@ -13,6 +13,7 @@ line turns it into the model-samples/s no step could pass on this machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from functools import partial
 
@@ -25,7 +26,6 @@ from toysae.config import SAEConfig, SweepConfig, TrainConfig
 from toysae.sae import pre_activations
 from toysae.sweep import init_sweep_state, step_options
 from toysae.topk import keep_count, nth_largest, row_topk_mask
-from toysae.train import train_step
 
 BATCH = 1024
 
@@ -99,11 +99,12 @@ def main():
             lambda i, pre, dead: jax.vmap(row_topk_mask, in_axes=(0, None))(
                 jnp.where(dead, pre + i * 1e-7, 0.0), jnp.int32(25)), pre, dead, length=L)
         opts = step_options(cfg)
-        # The three AuxK branches of a step (``toysae.train.train_step``): "off" (no dead
+        # The three AuxK branches of a step (``BatchTopK.train_step``): "off" (no dead
         # latent; hand-written gradients), "all" (#dead <= d // 2; hand-written) and
         # "topk" (general; autodiff), here with every latent counted dead.
         for aux, dead_steps in (("off", 250), ("all", 0), ("topk", 0)):
-            step = jax.vmap(partial(train_step, opts=opts._replace(dead_steps=dead_steps),
+            arch = dataclasses.replace(opts.arch, dead_steps=dead_steps)
+            step = jax.vmap(partial(arch.train_step, opts=opts._replace(arch=arch),
                                     aux=aux), in_axes=(0, None, 0))
             res[f"train_step aux={aux}"] = timeit(
                 lambda i, st, x, ks, step=step: step(st, x + i * 1e-7, ks)[0],

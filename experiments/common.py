@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import math
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -280,3 +281,16 @@ def finish(out: dict, fig_dir: str | Path, stem: str, t_start: float) -> dict:
     for c in out.get("claims", []):
         print(f"claim {c['id']}: {'holds' if c['holds'] else 'DOES NOT HOLD'} — {c['ours']}")
     return out
+
+
+def code_revision() -> str | None:
+    """The git commit of the code that ran (``+dirty`` with uncommitted changes to
+    tracked files), or None outside a checkout: results files record it."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=REPO, text=True, capture_output=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -117,7 +117,7 @@ def test_config_validation():
     with pytest.raises(ValueError, match=r"lambdas\[0\]"):
         SweepConfig(toy=SMALL, sae=SAEConfig(width=5, arch="jumprelu"), lambdas=(-1.0,))
     with pytest.raises(ValueError, match="arch"):
-        SAEConfig(width=5, arch="topk")
+        SAEConfig(width=5, arch="nope")
     with pytest.raises(ValueError, match="bandwidth"):
         SAEConfig(width=5, arch="jumprelu", bandwidth=0.0)
 

@@ -10,7 +10,8 @@ import pytest
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets
 from toysae.generator import build_toy
-from toysae.sweep import TRACE_COUNT, init_sweep_state, run_sweep, train_sweep
+from toysae.run import run_sweep
+from toysae.sweep import TRACE_COUNT, init_sweep_state, train_sweep
 from toysae.train import k_at
 
 SMALL = presets.get("paper-small-pos")
@@ -136,6 +137,7 @@ def test_aux_groups_give_the_same_models(monkeypatch):
     5-feature toy (dead_steps 2, so dead latents come and go in some models and not in
     others), trained 60 steps in groups of 2, 2 and 1, equals the ungrouped sweep to float
     tolerance 1e-5."""
+    import toysae.saes.batchtopk as batchtopk
     import toysae.sweep as sweep
 
     cfg = small_cfg(ks=(1.0, 1.5, 2.0, 3.0, 4.0), chunk=5)
@@ -145,10 +147,10 @@ def test_aux_groups_give_the_same_models(monkeypatch):
     def count(step, st, logs):
         dead.append(int(jnp.sum(jnp.any(st.since_fired >= 2, axis=-1))))
 
-    monkeypatch.setattr(sweep, "AUX_GROUP", 100)
+    monkeypatch.setattr(batchtopk, "AUX_GROUP", 100)
     whole = train_sweep(cfg, progress=False, on_chunk=count)
     assert 0 < max(dead) and min(dead) < 10, dead  # AuxK ran in some models, not all
-    monkeypatch.setattr(sweep, "AUX_GROUP", 2)
+    monkeypatch.setattr(batchtopk, "AUX_GROUP", 2)
     assert sweep.aux_groups(5, sweep.step_options(cfg)) == ((0, 2), (2, 4), (4, 5))
     grouped = train_sweep(cfg, progress=False)
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(grouped), strict=True):

@@ -8,19 +8,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysae.sae import init_params
-from toysae.train import (
-    StepOptions,
-    TrainState,
-    init_state,
-    loss_and_grads,
-    loss_fn,
-    resample_dead,
-    sweep_step,
-    train_step,
-)
+from toysae.saes import BatchTopK
+from toysae.train import StepOptions, TrainState, init_state
 
-OPTS = StepOptions(lr=1e-3, beta1=0.9, beta2=0.999, aux_coef=1 / 32, dead_steps=5,
-                   threshold_decay=0.01, resample=True, dec_init_norm=0.1)
+ARCH = BatchTopK(aux_coef=1 / 32, dead_steps=5, threshold_decay=0.01, resample=True,
+                 dec_init_norm=0.1)
+OPTS = StepOptions(lr=1e-3, beta1=0.9, beta2=0.999, arch=ARCH)
+loss_fn, loss_and_grads, train_step = ARCH.loss_fn, ARCH.loss_and_grads, ARCH.train_step
+sweep_step = ARCH.stack_step
+
+
+def resample_dead(params, opt_state, since, resid, opts):
+    return opts.arch.resample_dead(params, opt_state, since, resid)
 D, H, B = 12, 8, 64
 
 
