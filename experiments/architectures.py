@@ -106,6 +106,7 @@ def figure(rows, true_l0, fig_dir, stem):
 def main(argv=None) -> dict:
     args = parse_args(__doc__.splitlines()[0], argv)
     t0 = time.perf_counter()
+    revision = code_revision()  # the code loaded now is the code that trains
     rows, infos, settings = [], {}, {}
     for name, cfg in sweeps(args.quick).items():
         print(f"[architectures] {name}: {len(cfg.columns) * len(cfg.seeds)} SAEs, "
@@ -118,7 +119,7 @@ def main(argv=None) -> dict:
     out = {
         "experiment": "recovery by architecture on the main toy (issue 16)",
         "quick": args.quick,
-        "code_revision": code_revision(),
+        "code_revision": revision,
         "true_l0": toy.true_l0,
         "settings": {"toy": "paper-main", "train": sweeps(args.quick)["topk"].train.__dict__,
                      "seeds": SEEDS, **settings},
