@@ -1,7 +1,8 @@
 """Console entry point ``toysae``.
 
-Subcommands: ``sweep`` (train a grid of k × seeds and print a recovery table),
-``show`` (print a stored run), ``presets`` (list the named toy models).
+Subcommands: ``sweep`` (train a grid of columns -- k or λ -- × seeds of any architecture
+and print a recovery table), ``show`` (print a stored run), ``presets`` (list the named
+toy models), ``archs`` (list the architectures with their column and defaults).
 
 Exit codes: 0 success; 2 invalid input, refused before any compute with a message
 naming the argument and what is accepted; 3 training diverged (non-finite loss); 4 the
@@ -37,16 +38,18 @@ def _version() -> str:
         return "unknown"
 
 
-def format_table(records: list[dict], n_features: int | None = None) -> str:
-    """Aligned text table of per-model metrics (one row per model)."""
+def format_table(records: list[dict], n_features: int | None = None,
+                 column: str = "k") -> str:
+    """Aligned text table of per-model metrics (one row per model; ``column`` is the
+    records' column key, ``"k"`` or ``"lambda"``)."""
+    cols = [(column, "{:>6.3g}") if c == "k" else (c, f) for c, f in TABLE_COLUMNS]
     widths = [max(len(f.format(0 if "d}" in f else 0.0)), len(HEADERS.get(c, c)))
-              for c, f in TABLE_COLUMNS]
-    head = "  ".join(HEADERS.get(c, c).rjust(w) for (c, _), w in zip(TABLE_COLUMNS, widths,
+              for c, f in cols]
+    head = "  ".join(HEADERS.get(c, c).rjust(w) for (c, _), w in zip(cols, widths,
                                                                       strict=True))
     lines = [head, "-" * len(head)]
     for rec in records:
-        cells = [f.format(rec[c]).rjust(w) for (c, f), w in zip(TABLE_COLUMNS, widths,
-                                                                 strict=True)]
+        cells = [f.format(rec[c]).rjust(w) for (c, f), w in zip(cols, widths, strict=True)]
         lines.append("  ".join(cells))
     if n_features is not None:
         lines.append(f"rec = features with best |cos| > 0.9 (of {n_features}); "
@@ -78,21 +81,56 @@ def load_toy_json(path: str):
     return ToyConfig.from_dict(data)
 
 
+# The column flags of `toysae sweep`: the argparse dest of each; an architecture takes
+# the one its record names (``column_flag``) and refuses the others.
+COLUMN_FLAGS = {"--k": "k", "--l1": "l1", "--lambdas": "lambdas"}
+
+
+def _columns(args, arch) -> dict:
+    """``{"ks": ...}`` or ``{"lambdas": ...}`` from the architecture's column flag."""
+    given = [f for f, dest in COLUMN_FLAGS.items() if getattr(args, dest, None) is not None]
+    wrong = [f for f in given if f != arch.column_flag]
+    if wrong:
+        raise ValueError(f"{wrong[0]} does not belong to --arch={arch.name}; its column "
+                         f"flag is {arch.column_flag}")
+    text = getattr(args, COLUMN_FLAGS[arch.column_flag], None)
+    name = arch.column_flag.lstrip("-")
+    if text is None:
+        what = "k values in (0, width]" if arch.column == "k" else "coefficients λ > 0"
+        raise ValueError(f"--arch={arch.name} needs {arch.column_flag} (comma-separated "
+                         f"{what})")
+    values = _parse_list(name, text, float)
+    if arch.column == "lambda":
+        for i, v in enumerate(values):
+            if not v > 0 or v == float("inf"):
+                raise ValueError(f"--{name}: value {i} is {v}; expected a finite "
+                                 "coefficient λ > 0")
+        return {"lambdas": values}
+    return {"ks": values}
+
+
 def _sweep_config(args):
-    from . import presets
+    from . import presets, saes
     from .config import SAEConfig, SweepConfig, TrainConfig
 
+    try:
+        arch = saes.get(getattr(args, "arch", "batchtopk"))
+    except ValueError as err:
+        raise ValueError(f"--{err}") from None
     toy = presets.get(args.preset) if args.preset else load_toy_json(args.toy)
     width = toy.n_features if args.width is None else args.width
     train_kw = {k: v for k, v in dict(
         samples=args.samples, batch_size=args.batch_size, lr=args.lr, n_eval=args.n_eval,
         chunk_steps=args.chunk_steps).items() if v is not None}
+    sae_kw = {"arch": arch.name}
+    if getattr(args, "prefixes", None) is not None:
+        sae_kw["prefixes"] = _parse_list("prefixes", args.prefixes, int)
     return SweepConfig(
         toy=toy,
-        sae=SAEConfig(width=width, init=args.init),
+        sae=SAEConfig(width=width, init=args.init, **sae_kw),
         train=TrainConfig(**train_kw),
-        ks=_parse_list("k", args.k, float),
         seeds=_parse_list("seeds", args.seeds, int),
+        **_columns(args, arch),
     )
 
 
@@ -115,12 +153,13 @@ def cmd_sweep(args) -> int:
             raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
     from .sweep import run_sweep
 
-    n_models = len(cfg.ks) * len(cfg.seeds)
+    n_models = len(cfg.columns) * len(cfg.seeds)
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
-          f"{cfg.toy.true_l0:.4g}; {n_models} SAE(s) of width {cfg.sae.width}, "
-          f"{cfg.train.n_steps} steps of {cfg.train.batch_size}", file=sys.stderr)
+          f"{cfg.toy.true_l0:.4g}; {n_models} {cfg.sae.arch} SAE(s) of width "
+          f"{cfg.sae.width}, {cfg.train.n_steps} steps of {cfg.train.batch_size}",
+          file=sys.stderr)
     result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices)
-    print(format_table(result.records, cfg.toy.n_features))
+    print(format_table(result.records, cfg.toy.n_features, cfg.column_name))
     if result.run_dir:
         print(f"run directory: {result.run_dir}")
     if args.json:
@@ -134,7 +173,8 @@ def cmd_sweep(args) -> int:
 def cmd_find_l0(args) -> int:
     from .l0 import find_l0
 
-    args.k, args.init, args.chunk_steps = "1", "random", None  # find_l0 chooses the ks
+    # find_l0 chooses the ks of a BatchTopK sweep
+    args.k, args.init, args.chunk_steps, args.arch = "1", "random", None, "batchtopk"
     cfg = _sweep_config(args)  # every check happens here, before any compute
     if args.json:
         parent = Path(args.json).resolve().parent
@@ -161,7 +201,21 @@ def cmd_show(args) -> int:
     print(f"run {args.run_dir}: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
           f"{cfg.toy.true_l0:.4g}, width {cfg.sae.width}, {cfg.train.samples} samples, "
           f"batch {cfg.train.batch_size}, lr {cfg.train.lr}")
-    print(format_table(result.records, cfg.toy.n_features))
+    print(format_table(result.records, cfg.toy.n_features, cfg.column_name))
+    return EXIT_OK
+
+
+def cmd_archs(args) -> int:
+    """Lists the registered architectures: column flag, hyperparameters and defaults."""
+    import dataclasses
+
+    from . import saes
+
+    for name in saes.names():
+        rec = saes.get(name)
+        defaults = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(rec))
+        print(f"{name:<11} column {rec.column:<6} ({rec.column_flag})  {rec.summary}")
+        print(f"{'':<11} defaults: {defaults}")
     return EXIT_OK
 
 
@@ -202,12 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"toysae {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", help="train BatchTopK SAEs for every k × seed, print metrics",
-                       description="Train one BatchTopK SAE per (k, seed) in one compiled "
-                       "program and print recovery metrics against the true features.")
+    s = sub.add_parser("sweep", help="train SAEs for every column (k or λ) × seed, print "
+                       "metrics", description="Train one SAE per (column, seed) in one "
+                       "compiled program and print recovery metrics against the true "
+                       "features.  The column is k for batchtopk, topk and matryoshka "
+                       "(--k), λ for relu_l1 (--l1) and jumprelu (--lambdas); see "
+                       "`toysae archs`.")
     _add_training_args(s, seeds="0")
-    s.add_argument("--k", required=True, help="comma-separated k values in (0, width], "
-                   "e.g. 5,11,18; fractional k keeps round(k*batch) activations per batch")
+    s.add_argument("--arch", default="batchtopk",
+                   help="architecture (default batchtopk; `toysae archs` lists them)")
+    s.add_argument("--k", help="comma-separated k values in (0, width], e.g. 5,11,18; "
+                   "fractional k keeps round(k*batch) activations per batch")
+    s.add_argument("--l1", help="relu_l1: comma-separated L1 coefficients λ > 0")
+    s.add_argument("--lambdas", help="jumprelu: comma-separated sparsity coefficients λ > 0")
+    s.add_argument("--prefixes", help="matryoshka: comma-separated nested dictionary sizes, "
+                   "increasing, at most the width (default width/4, width/2, width)")
     s.add_argument("--init", default="random", help="random or ground_truth (default random)")
     s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
     s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
@@ -229,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("presets", help="list named toy models with their true L0")
     pr.set_defaults(func=cmd_presets)
+
+    ar = sub.add_parser("archs", help="list the SAE architectures, their column and defaults")
+    ar.set_defaults(func=cmd_archs)
 
     # Listed for --help; its arguments are parsed by experiments/reproduce.py (main()
     # hands "toysae reproduce ..." over before this parser runs).

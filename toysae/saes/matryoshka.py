@@ -52,7 +52,8 @@ class MatryoshkaBatchTopK(BatchTopK):
 
     name: ClassVar[str] = "matryoshka"
     summary: ClassVar[str] = ("Matryoshka BatchTopK (Bussmann et al. 2025): BatchTopK whose "
-                              "nested prefix dictionaries each reconstruct the input")
+                              "nested prefix dictionaries each reconstruct the input "
+                              "(prefixes=() means width/4, width/2, width)")
     config_fields: ClassVar[tuple[str, ...]] = BatchTopK.config_fields + ("arch", "prefixes")
     hand_written: ClassVar[bool] = False
 
