@@ -23,6 +23,23 @@ from toysae.cli import main
         (["sweep", "--preset", "paper-small-pos", "--k", "2", "--init", "zeros"], "init='zeros'"),
         (["sweep", "--toy", "/nonexistent/toy.json", "--k", "2"], "cannot be read"),
         (["show", "/nonexistent/run"], "run_dir="),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "nope", "--k", "2"],
+         "--arch='nope' is not accepted"),
+        (["sweep", "--preset", "paper-small-pos", "--l1", "0.1"],
+         "--l1 does not belong to --arch=batchtopk"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "relu_l1", "--k", "2"],
+         "--k does not belong to --arch=relu_l1"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "jumprelu", "--l1", "0.1"],
+         "--l1 does not belong to --arch=jumprelu"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "relu_l1"], "needs --l1"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "relu_l1", "--l1=-0.5"],
+         "--l1: value 0 is -0.5"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "jumprelu", "--lambdas", "0,1"],
+         "--lambdas: value 0 is 0.0"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "matryoshka", "--k", "2",
+          "--prefixes", "3,2"], "strictly increasing"),
+        (["sweep", "--preset", "paper-small-pos", "--arch", "matryoshka", "--k", "2",
+          "--prefixes", "2,6"], "prefixes[1]=6"),
     ],
 )
 def test_bad_input_is_refused_with_a_named_argument(argv, needle, capsys):
@@ -79,6 +96,27 @@ def test_sweep_json_contract_and_show(tmp_path, capsys):
     run_dir = next((tmp_path / "runs").iterdir())
     assert main(["show", str(run_dir)]) == 0
     assert "mcc" in capsys.readouterr().out
+
+
+def test_archs_lists_every_architecture_with_its_column(capsys):
+    assert main(["archs"]) == 0
+    out = capsys.readouterr().out
+    for name, flag in (("batchtopk", "--k"), ("topk", "--k"), ("matryoshka", "--k"),
+                       ("relu_l1", "--l1"), ("jumprelu", "--lambdas")):
+        assert any(line.startswith(name) and flag in line for line in out.splitlines()), name
+
+
+def test_sweep_with_a_lambda_architecture_names_its_column(tmp_path, capsys):
+    """`toysae sweep --arch relu_l1 --l1 ...` trains, prints a λ column and writes
+    records with "lambda" and "arch"."""
+    path = tmp_path / "out.json"
+    argv = ["sweep", "--preset", "paper-small-pos", "--arch", "relu_l1", "--l1", "0.1,1",
+            "--samples", "20480", "--n-eval", "1024", "--no-progress", "--json", str(path)]
+    assert main(argv) == 0
+    assert "lambda" in capsys.readouterr().out.splitlines()[0]
+    runs = json.loads(path.read_text())["runs"]
+    assert [r["lambda"] for r in runs] == [0.1, 1.0] and {r["arch"] for r in runs} == {
+        "relu_l1"}
 
 
 def test_presets_lists_true_l0(capsys):

@@ -151,7 +151,7 @@ def cmd_sweep(args) -> int:
         parent = Path(args.json).resolve().parent
         if not parent.is_dir():
             raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
-    from .sweep import run_sweep
+    from .run import run_sweep
 
     n_models = len(cfg.columns) * len(cfg.seeds)
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
