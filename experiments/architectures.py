@@ -19,12 +19,15 @@ Outputs (``figures/``, ``*_quick`` with ``--quick``):
   architectures.json  every number, per seed and as mean ± std, with the code revision
   architectures.png   MCC and c_dec against achieved L0, every architecture
 
-Usage: ``python experiments/architectures.py [--quick] [--out-dir runs/]``
+Usage: ``python experiments/architectures.py [--quick] [--out-dir runs/]``;
+``--table`` prints the README's Markdown table from the results file instead.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -103,8 +106,34 @@ def figure(rows, true_l0, fig_dir, stem):
     return save_figure(fig, fig_dir, stem)
 
 
+def markdown_table(out: dict) -> str:
+    """The README table: one row per (architecture, column), mean ± std over seeds."""
+    def cell(s, fmt):
+        return f"{s['mean']:{fmt}} ± {s['std']:{fmt}}"
+
+    lines = ["| SAE | k or λ | MCC | features recovered (of 50) | c_dec | achieved L0 | "
+             "MSE | dead latents |", "|---|---|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        col = f"k = {r['k']:g}" if "k" in r else f"λ = {r['lambda']:g}"
+        lines.append(f"| {r['arch']} | {col} | {cell(r['mcc'], '.4f')} | "
+                     f"{cell(r['n_recovered'], '.1f')} | {cell(r['c_dec'], '.4f')} | "
+                     f"{cell(r['l0'], '.2f')} | {cell(r['mse'], '.3f')} | "
+                     f"{cell(r['dead_latents'], '.1f')} |")
+    return "\n".join(lines)
+
+
+def _table_flag(parser):
+    parser.add_argument("--table", action="store_true",
+                        help="print the Markdown table of the results file and exit")
+
+
 def main(argv=None) -> dict:
-    args = parse_args(__doc__.splitlines()[0], argv)
+    args = parse_args(__doc__.splitlines()[0], argv, extend=_table_flag)
+    if args.table:
+        out = json.loads((Path(args.fig_dir) / f"{output_name('architectures', args.quick)}"
+                          ".json").read_text())
+        print(f"code revision {out['code_revision']}\n" + markdown_table(out))
+        return out
     t0 = time.perf_counter()
     revision = code_revision()  # the code loaded now is the code that trains
     rows, infos, settings = [], {}, {}

@@ -1,7 +1,8 @@
 """SAE architectures, one record each (:mod:`toysae.saes.base`), and their registry.
 
 A new architecture is one file here (a frozen :class:`~toysae.saes.base.Arch`
-subclass), one test file and one line in :data:`REGISTRY`.
+subclass with a ``name``), one test file, and one registry line: its import below,
+from which :data:`REGISTRY` is collected.
 
 Example:
   >>> names()
@@ -13,21 +14,22 @@ Example:
 from __future__ import annotations
 
 from . import jumprelu as jumprelu
+from . import relu_l1 as relu_l1
 from .base import SAE as SAE
 from .base import Arch as Arch
-from .batchtopk import BatchTopK as BatchTopK
+
+# The registry: one line per architecture.
+from .batchtopk import BatchTopK as BatchTopK  # noqa: I001 (registry lines, kept together)
 from .jumprelu import JumpReLU as JumpReLU
 from .matryoshka import MatryoshkaBatchTopK as MatryoshkaBatchTopK
 from .relu_l1 import ReLUL1 as ReLUL1
 from .topk import TopK as TopK
 
 REGISTRY: dict[str, type[Arch]] = {
-    BatchTopK.name: BatchTopK,
-    JumpReLU.name: JumpReLU,
-    MatryoshkaBatchTopK.name: MatryoshkaBatchTopK,
-    ReLUL1.name: ReLUL1,
-    TopK.name: TopK,
+    obj.name: obj for obj in list(globals().values())
+    if isinstance(obj, type) and issubclass(obj, Arch) and obj.name
 }
+"""Architecture name -> record class, collected from the imports above."""
 
 
 def names() -> tuple[str, ...]:
