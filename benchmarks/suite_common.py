@@ -320,17 +320,25 @@ def sweep_ks_seeds(n_models: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
 def sweep_config(n_models: int, *, length: int, toy_cfg: ToyConfig | None = None,
                  width: int = MAIN_WIDTH, batch: int = BATCH, dead_steps: int | None = None,
                  ks: tuple[float, ...] | None = None, seeds: tuple[int, ...] | None = None,
-                 total_steps: int = 10**6) -> SweepConfig:
+                 total_steps: int = 10**6, arch: str | None = None) -> SweepConfig:
     """A sweep of ``n_models`` SAEs (see :func:`sweep_ks_seeds`) with chunks of
-    ``length`` steps.  ``dead_steps=None`` keeps the package default."""
+    ``length`` steps.  ``dead_steps=None`` keeps the package default.  ``arch`` (None:
+    the default, BatchTopK) names another architecture; one whose column is λ gets as
+    many λ values, geometric from 0.03 to 1.5, as the k grid has k values."""
     if ks is None:
         ks, seeds = sweep_ks_seeds(n_models)
-    sae = SAEConfig(width=width) if dead_steps is None else SAEConfig(width=width,
-                                                                       dead_steps=dead_steps)
+    kw = {} if dead_steps is None else {"dead_steps": dead_steps}
+    columns = {"ks": ks}
+    if arch is not None:  # (an import of toysae.saes here: baselines predate it)
+        from toysae import saes
+
+        kw["arch"] = arch
+        if saes.get(arch).column == "lambda":
+            columns = {"lambdas": tuple(float(v) for v in np.geomspace(0.03, 1.5, len(ks)))}
     return SweepConfig(
-        toy=toy_cfg or presets.get(MAIN_PRESET), sae=sae,
+        toy=toy_cfg or presets.get(MAIN_PRESET), sae=SAEConfig(width=width, **kw),
         train=TrainConfig(samples=batch * total_steps, batch_size=batch, chunk_steps=length),
-        ks=ks, seeds=seeds or (0,),
+        seeds=seeds or (0,), **columns,
     )
 
 

@@ -89,7 +89,8 @@ def chunk_job(spec: dict) -> dict:
     """Throughput of ``run_chunk`` for ``spec["models"]`` stacked SAEs.
 
     Spec: ``toy`` (see :func:`make_toy`), ``models``, ``length`` (steps per chunk),
-    ``repeats``, ``warmup``, optional ``width``, ``batch``, ``dead_steps``, ``ks``.
+    ``repeats``, ``warmup``, optional ``width``, ``batch``, ``dead_steps``, ``ks``,
+    ``arch`` (an architecture's name; default BatchTopK).
     """
     toy, toy_cfg, toy_info = make_toy(spec.get("toy", {}))
     batch = int(spec.get("batch", common.BATCH))
@@ -99,7 +100,7 @@ def chunk_job(spec: dict) -> dict:
     ks = tuple(float(k) for k in spec["ks"]) if spec.get("ks") else None
     cfg = common.sweep_config(m, length=length, toy_cfg=toy_cfg, width=width, batch=batch,
                               dead_steps=spec.get("dead_steps"), ks=ks,
-                              seeds=(0,) if ks else None)
+                              seeds=(0,) if ks else None, arch=spec.get("arch"))
     state = init_sweep_state(cfg, toy)
     compiled, compile_s, (n_steps, keys, ks_arr) = _compile_chunk(cfg, toy, state)
     step = [0]
@@ -122,7 +123,7 @@ def chunk_job(spec: dict) -> dict:
     gflops = common.gflops_of(samples_s, toy_info["dim"], width)
     return dict(
         models=m, batch=batch, width=width, dim=toy_info["dim"], length=length,
-        ks=list(cfg.ks), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
+        ks=list(cfg.columns), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
         toy=toy_info, compile_s=compile_s, first_call_s=first_s,
         steps_timed=[start, step[0]], median_chunk_s=res["median_s"], times_s=res["times_s"],
         steps_s=steps_s, samples_s=samples_s, gflops=gflops,

@@ -1,0 +1,105 @@
+"""Same-run A/B of the sweep's chunk program: this checkout against a baseline commit,
+and every architecture's 25-model rate beside BatchTopK's (issue 16: no speed loss
+from the architecture records).
+
+For ``--rounds`` rounds, alternating, a fresh process runs the ``chunk`` job of
+``suite_jobs.py`` (25 stacked models on the main toy, batch 1024, ``--length`` steps per
+chunk, the median of ``--repeats`` chunks after a warm-up chunk) once with the
+baseline's ``toysae`` (a ``git worktree`` of ``--baseline`` on ``PYTHONPATH``) and once
+with this checkout's.  Reported: the median over rounds of each side's model-samples/s
+and their ratio, with the load average before and after every run; a run that started
+with a 1-minute load average above ``--max-load`` is marked ``under_load``, and the
+summary says whether any was.  Then each architecture's 25-model chunk rate, the same
+way (``--arch-rounds`` rounds).
+
+Usage: ``python benchmarks/arch_ab.py [--baseline a82d8e9] [--rounds 5]
+[--out benchmarks/arch_ab.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from suite_common import REPO, atomic_write_json, git_commit
+
+JOBS = Path(__file__).resolve().parent / "suite_jobs.py"
+
+
+def run_chunk_job(pythonpath: str, spec: dict, max_load: float) -> dict:
+    load0 = os.getloadavg()[0]
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    proc = subprocess.run([sys.executable, str(JOBS), json.dumps(spec)], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=1800)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(proc.stderr[-2000:])
+    out = json.loads(lines[-1][len("RESULT "):])
+    return {"samples_s": out["samples_s"], "median_chunk_s": out["median_chunk_s"],
+            "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
+            "under_load": load0 > max_load}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--baseline", default="a82d8e9", help="commit to compare against")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--arch-rounds", type=int, default=3)
+    p.add_argument("--length", type=int, default=40, help="steps per timed chunk")
+    p.add_argument("--repeats", type=int, default=5, help="timed chunks per run")
+    p.add_argument("--max-load", type=float, default=0.5)
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "arch_ab.json"))
+    args = p.parse_args(argv)
+    spec = {"job": "chunk", "models": 25, "length": args.length, "repeats": args.repeats,
+            "warmup": 1}
+    out = {"benchmark": "A/B of the chunk program, 25 models (issue 16)",
+           "code_revision": git_commit(), "baseline": args.baseline, "spec": spec,
+           "max_load": args.max_load, "rounds": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline],
+                       cwd=REPO, check=True, capture_output=True)
+        try:
+            for r in range(args.rounds):
+                row = {}
+                for side, path in (("baseline", str(tree)), ("current", str(REPO))):
+                    row[side] = run_chunk_job(path, spec, args.max_load)
+                    print(f"round {r} {side}: {row[side]['samples_s']:,.0f} model-samples/s "
+                          f"(load {row[side]['load_before']})", flush=True)
+                out["rounds"].append(row)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                           capture_output=True)
+    base = float(np.median([r["baseline"]["samples_s"] for r in out["rounds"]]))
+    cur = float(np.median([r["current"]["samples_s"] for r in out["rounds"]]))
+    out["median_samples_s"] = {"baseline": base, "current": cur}
+    out["ratio_current_over_baseline"] = cur / base
+    out["within_5_percent"] = cur / base >= 0.95
+    out["archs"] = {}
+    from toysae import saes
+
+    for name in saes.names():
+        runs = [run_chunk_job(str(REPO), {**spec, "arch": name}, args.max_load)
+                for _ in range(args.arch_rounds)]
+        out["archs"][name] = {"median_samples_s": float(np.median([x["samples_s"]
+                                                                   for x in runs])),
+                              "runs": runs}
+        print(f"{name}: {out['archs'][name]['median_samples_s']:,.0f} model-samples/s",
+              flush=True)
+    runs = [x for r in out["rounds"] for x in r.values()]
+    runs += [x for a in out["archs"].values() for x in a["runs"]]
+    out["any_under_load"] = any(x["under_load"] for x in runs)
+    print(f"current / baseline = {out['ratio_current_over_baseline']:.3f} "
+          f"(median of {args.rounds} rounds); any run under load: {out['any_under_load']}")
+    atomic_write_json(args.out, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
