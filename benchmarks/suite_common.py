@@ -23,7 +23,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from toysae import presets
 from toysae.config import CorrelationSpec, SAEConfig, SweepConfig, ToyConfig, TrainConfig
 from toysae.correlation import cholesky_factor
 from toysae.generator import ToyModel, build_toy, correlation_matrix
+from toysae.store import atomic_write
 
 # On a GPU, JAX grabs 75% of its memory at start-up by default; the benchmark process
 # and the fresh processes it starts for peak-memory measurements would then starve each
@@ -346,34 +346,14 @@ def sweep_config(n_models: int, *, length: int, toy_cfg: ToyConfig | None = None
 
 
 def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
-    """Writes ``data`` as JSON to ``path`` via a temporary file and ``os.replace``, so a
-    reader never sees a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Writes ``data`` as indented JSON to ``path`` atomically
+    (:func:`toysae.store.atomic_write`: a reader never sees a half-written file)."""
+    atomic_write(path, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Writes ``text`` to ``path`` atomically (:func:`toysae.store.atomic_write`)."""
+    atomic_write(path, text)
 
 
 def _json_default(obj):

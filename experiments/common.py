@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import math
 import subprocess
@@ -117,14 +118,10 @@ def save_figure(fig, fig_dir: str | Path, stem: str,
     extra = []
     for fmt in [f for f in FIGURE_FORMATS[1:] if f in formats]:
         other = path.with_suffix(f".{fmt}")
-        tmp = other.with_name(f".{other.name}.tmp.{fmt}")
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
-        tmp.replace(other)
+        atomic_write(other, _rendered(fig, fmt))
         extra.append(_rel(other))
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    atomic_write(path, _rendered(fig, "png"))
     plt.close(fig)
-    tmp.replace(path)
     size = path.stat().st_size
     if size > MAX_FIGURE_BYTES:
         raise RuntimeError(f"{path} is {size} bytes; expected < {MAX_FIGURE_BYTES}")
@@ -133,6 +130,12 @@ def save_figure(fig, fig_dir: str | Path, stem: str,
     if extra:
         out["extra"] = extra
     return out
+
+
+def _rendered(fig, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def _rel(path: Path) -> str:

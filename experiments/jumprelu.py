@@ -2,7 +2,7 @@
 the true L0 of 11 over the sparsity-coefficient grid, and is c_dec lowest there?
 
 Toy: ``paper-main`` (50 orthogonal features in R^100, true L0 10.95).  SAE: JumpReLU
-(:mod:`toysae.jumprelu`), width 50, straight-through bandwidth 2.0, initial threshold
+(:mod:`toysae.saes.jumprelu`), width 50, straight-through bandwidth 2.0, initial threshold
 0.1, tanh sparsity penalty (scale 4), λ warmed up linearly over 10,000 steps; 15M
 samples, batch 1024, Adam lr 3e-4 (``--quick``: 1M samples, warm-up 700 steps, the
 same 10,000/14,648 fraction of training); λ ∈ {0.05, …, 1.5}, one seed each (the

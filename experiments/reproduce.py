@@ -25,6 +25,8 @@ from pathlib import Path
 
 from claim_records import RESULT_STEMS, collect, markdown_table
 
+from toysae.store import atomic_write
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: Scripts in the order they run (cheapest first); each writes figures/<name>.json.
@@ -94,10 +96,7 @@ def update_readme(table: str, readme: Path = REPO / "README.md") -> bool:
         return False
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{table}{README_END}{tail}"
-    tmp = readme.with_name(f".{readme.name}.tmp")
-    tmp.write_text(new)
-    tmp.replace(readme)
+    atomic_write(readme, f"{head}{README_START}\n{table}{README_END}{tail}")
     return True
 
 
@@ -138,9 +137,7 @@ def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
     data["training"] = training_time(args.fig_dir, args.quick)
     name = "claims_quick.json" if args.quick else "claims.json"
     path = Path(args.fig_dir) / name
-    tmp = path.with_name(f".{name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}: {len(data['claims'])} claims, "
           f"{sum(not c['holds'] for c in data['claims'])} do not hold"
           + (f"; missing results: {data['missing']}" if data["missing"] else ""))
