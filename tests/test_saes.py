@@ -87,66 +87,52 @@ def test_jit_step_equals_eager_step(name):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-5)
 
 
-def _imports(path: Path) -> set[str]:
-    """Modules of ``toysae`` imported anywhere in ``path`` (function bodies included)."""
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    package = parts[:-1] if parts[-1] != "__init__" else parts
-    if parts[-1] == "__init__":
-        package = parts[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = list(package[: len(package) - node.level + 1])
-                mod = base + (node.module.split(".") if node.module else [])
-            else:
-                mod = (node.module or "").split(".")
-            if mod[:1] != ["toysae"]:
-                continue
-            names = [".".join(mod)]
-            # "from . import x": x may be a module
-            names += [".".join(mod + [a.name]) for a in node.names]
-            out.update(names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("toysae"))
-    return out
-
-
-def _module_graph() -> dict[str, set[str]]:
+def _modules() -> dict[str, Path]:
+    """``{dotted name: file}`` of every module and package of toysae."""
     mods = {}
     for path in PACKAGE.rglob("*.py"):
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        mods[name] = path
-    return {name: {m for m in _imports(path) if m in mods and m != name}
-            for name, path in mods.items()}
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return mods
+
+
+def _imports(path: Path, mods: dict[str, Path]) -> set[str]:
+    """Modules of toysae that ``path`` imports anywhere (function bodies included):
+    ``from X import y`` counts as importing ``X.y`` where that is a module, else ``X``."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    package = parts[:-1]  # the package a relative import starts from
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = (list(package[: len(package) - node.level + 1]) if node.level else [])
+            mod = ".".join(base + (node.module.split(".") if node.module else []))
+            for alias in node.names:
+                sub = f"{mod}.{alias.name}"
+                out.add(sub if sub in mods else mod)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m in mods}
 
 
 def test_no_import_circle_in_the_package():
     """No module of toysae imports, even inside a function, a module that imports it
-    back (directly or through others).  Packages' ``__init__`` re-exports are the only
-    edges left out: they point down at what they re-export."""
-    graph = _module_graph()
-    graph = {m: {d for d in deps if not _is_package(d)} for m, deps in graph.items()
-             if not _is_package(m)}
+    back, directly or through others (packages' ``__init__`` files included)."""
+    mods = _modules()
+    graph = {name: _imports(path, mods) - {name} for name, path in mods.items()}
     state: dict[str, int] = {}
 
     def visit(m, path):
         state[m] = 1
-        for d in graph.get(m, ()):
+        for d in sorted(graph[m]):
             if state.get(d) == 1:
                 raise AssertionError("import circle: " + " -> ".join(path + [m, d]))
             if d not in state:
                 visit(d, path + [m])
         state[m] = 2
 
-    for m in graph:
+    for m in sorted(graph):
         if m not in state:
             visit(m, [])
-
-
-def _is_package(name: str) -> bool:
-    return (PACKAGE.parent / Path(*name.split(".")) / "__init__.py").is_file()
 
 
 def test_no_architecture_name_branch_outside_saes():
