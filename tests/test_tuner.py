@@ -45,7 +45,7 @@ def test_bad_settings_are_refused_before_compute():
     with pytest.raises(ValueError, match="the tuner needs at least"):
         tune_l0(small_cfg(steps=10), TunerConfig(k_start=4.0, period=10))
     jr = SweepConfig(toy=SMALL, sae=SAEConfig(width=5, arch="jumprelu"), lambdas=(0.1,))
-    with pytest.raises(ValueError, match="BatchTopK"):
+    with pytest.raises(ValueError, match="lambda column; the online tuner adjusts k"):
         tune_l0(jr, TunerConfig(k_start=4.0))
 
 
