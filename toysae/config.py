@@ -23,7 +23,7 @@ from .validation import (
 )
 
 CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
-FEATURE_KINDS = ("orthogonal", "near_orthogonal")
+FEATURE_KINDS = ("orthogonal", "near_orthogonal", "random")
 INIT_KINDS = ("random", "ground_truth")
 
 
@@ -107,8 +107,9 @@ class ToyConfig:
       ramp: ``(slope, offset)`` of the paper's linear ramp
         ``p_i = slope · (g − 1 − i) / g + offset`` (paper §3.2: ``(0.345, 0.05)``).
       correlation: the copula's correlation (:class:`CorrelationSpec`).
-      features: ``"orthogonal"`` (needs g <= d) or ``"near_orthogonal"`` (paper A.4.1
-        optimisation towards ``target_cos``; any g, d).
+      features: ``"orthogonal"`` (needs g <= d), ``"near_orthogonal"`` (paper A.4.1
+        optimisation towards ``target_cos``; any g, d) or ``"random"`` (unit Gaussian
+        directions, pairwise cosines about ±1/sqrt(d); any g, d).
       target_cos: target pairwise cosine for near-orthogonal features, in [-1, 1].
       feature_seed: seed of the JAX key that draws the feature directions.
       mu: mean magnitude of a firing feature (paper: 1.0), finite.

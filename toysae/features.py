@@ -1,4 +1,5 @@
-"""True feature directions: exactly orthogonal, or near-orthogonal (paper §3, A.4.1)."""
+"""True feature directions: exactly orthogonal, near-orthogonal (paper §3, A.4.1), or
+random (overlapping)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,27 @@ def orthogonal_features(key: jax.Array, n_features: int, dim: int) -> jax.Array:
     q, r = jnp.linalg.qr(gauss)
     q = q * jnp.sign(jnp.diag(r))  # unique QR: a fixed sign convention
     return q.T
+
+
+def random_features(key: jax.Array, n_features: int, dim: int) -> jax.Array:
+    """``g`` unit vectors in random directions (Gaussian rows, normalised): pairwise
+    cosines about ``±1/sqrt(d)``, so any g > 1 features overlap.
+
+    Args:
+      key: JAX PRNG key.
+      n_features: g (any).
+      dim: d.
+
+    Returns:
+      ``[g, d]`` float32 array with unit rows.
+
+    Example:
+      >>> f = random_features(jax.random.key(0), 50, 20)  # g > d: superposed
+      >>> bool(jnp.allclose(jnp.linalg.norm(f, axis=1), 1.0, atol=1e-6))
+      True
+    """
+    w = jax.random.normal(key, (n_features, dim), dtype=jnp.float32)
+    return w / jnp.linalg.norm(w, axis=1, keepdims=True)
 
 
 def near_orthogonal_features(

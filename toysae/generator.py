@@ -12,7 +12,7 @@ from scipy.special import ndtri
 
 from .config import ToyConfig
 from .correlation import cholesky_factor, pairs_correlation, paper_random_correlation
-from .features import near_orthogonal_features, orthogonal_features
+from .features import near_orthogonal_features, orthogonal_features, random_features
 from .validation import check_correlation_matrix
 
 
@@ -154,6 +154,8 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
     key = jax.random.key(cfg.feature_seed)
     if cfg.features == "orthogonal":
         feats = orthogonal_features(key, g, d)
+    elif cfg.features == "random":
+        feats = random_features(key, g, d)
     else:
         feats = near_orthogonal_features(key, g, d, cfg.target_cos)
     probs = np.asarray(cfg.firing_probs(), dtype=np.float64)
