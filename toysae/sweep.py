@@ -254,6 +254,7 @@ def train_sweep(
     on_chunk: Callable[[int, TrainState, dict], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     toy: ToyModel | None = None,
+    columns: Callable[[int], Sequence[float]] | None = None,
 ) -> TrainState:
     """Trains every model of a sweep; returns the final stacked state.
 
@@ -269,6 +270,11 @@ def train_sweep(
       toy: the toy model of ``cfg.toy``, built once by the caller (None: built
         here), or one with feature directions no config describes (the caller then
         owns its provenance).
+      columns: ``columns(step)`` gives the column values of the chunk that starts at
+        global step ``step`` (one per column, constant over the chunk), instead of the
+        config's columns and schedule: a controller that sets k between chunks (the
+        online tuner, :mod:`toysae.tuner`) together with ``on_chunk``.  Not with
+        ``devices``.
     """
     if toy is None:
         toy = build_toy(cfg.toy)
@@ -291,6 +297,9 @@ def train_sweep(
                desc=f"{n_models} SAE(s)", dynamic_ncols=True)
     n_k = len(cfg.columns)
     sharded = devices is not None and len(devices) > 1
+    if sharded and columns is not None:
+        raise ValueError("columns (a per-chunk controller) is not supported with several "
+                         "devices; pass devices=None")
     if sharded:
         mesh = sharding.model_mesh(devices)
         size = sharding.padded_size(n_k, len(devices))
@@ -307,6 +316,8 @@ def train_sweep(
 
     step = start_step
     while step < n_steps:
+        if columns is not None:
+            k_start = k_end = jnp.asarray(columns(step), jnp.float32)
         state, logs = run_chunk(
             state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
             opts=opts, batch=t.batch_size, length=length, schedule=schedule,

@@ -18,8 +18,9 @@ paper says: where s_n^dec is flat (above the true L0) L drifts down, and the ste
 of s_n^dec below the true L0 stops it.  (Measured on the main toy with the literal sign:
 started at 20, L rose to 26.4 in both seeds.)
 
-Every chunk of ``period`` steps is one call of :func:`toysae.sweep.run_chunk` with k as
-data, so the whole run compiles once; seeds run one after another.
+The tuner runs on the sweep's chunked loop (:func:`toysae.sweep.train_sweep`, chunks of
+``period`` steps): a controller gives the k of each chunk and takes the metric measured
+after it.  k is data, so the whole run compiles once; seeds run one after another.
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from .config import SweepConfig
 from .generator import ToyModel, build_toy
 from .metrics import c_dec, s_n_dec, s_n_for_width
-from .sweep import data_keys, eval_inputs, init_sweep_state, run_chunk, step_options
+from .sweep import eval_inputs, step_options, train_sweep
 from .validation import check_choice, check_float, check_int
 
 
@@ -132,12 +132,55 @@ def _measure_fn(metric: str, n: int):
     return measure
 
 
+class _Controller:
+    """The tuner's state between chunks of :func:`toysae.sweep.train_sweep`: which k the
+    next chunk trains at (:meth:`column`) and what a finished chunk measured
+    (:meth:`measured`).  Chunks are ``period`` steps; after the warm-up, each cycle is a
+    base and a probe chunk, base first in even cycles and probe first in odd ones."""
+
+    def __init__(self, tuner: TunerConfig, warm: int, width: int):
+        self.tuner, self.warm, self.width = tuner, warm, width
+        self.level = jnp.asarray(tuner.k_start, jnp.float32)
+        self.opt_state = optax.adam(tuner.lr, b2=tuner.beta2).init(self.level)
+        self.cycle: dict = {}
+        self.trajectory = {"step": [], "k": [], "m_base": [], "m_probe": []}
+
+    def _position(self, chunk: int) -> tuple[int, bool]:
+        """``(half, is_probe)`` of the ``chunk``-th chunk after the warm-up."""
+        cycle, half = divmod(chunk, 2)
+        return half, (half == 1) != (cycle % 2 == 1)
+
+    def column(self, step: int) -> tuple[float]:
+        if step < self.warm:
+            return (float(self.level),)
+        half, is_probe = self._position((step - self.warm) // self.tuner.period)
+        if half == 0:
+            k = float(self.level)
+            self.cycle = {"k": k, "probe": min(k + self.tuner.delta, float(self.width))}
+        return (self.cycle["probe"] if is_probe else self.cycle["k"],)
+
+    def measured(self, step: int, m: float) -> None:
+        if step <= self.warm:
+            return
+        half, is_probe = self._position((step - self.warm) // self.tuner.period - 1)
+        self.cycle["m_probe" if is_probe else "m_base"] = m
+        if half == 1:
+            c = self.cycle
+            slope = (c["m_probe"] - c["m_base"]) / max(c["probe"] - c["k"], 1e-6)
+            self.level, self.opt_state = update_level(self.level, self.opt_state, slope,
+                                                      self.tuner, self.width)
+            for name, v in (("step", step), ("k", c["k"]), ("m_base", c["m_base"]),
+                            ("m_probe", c["m_probe"])):
+                self.trajectory[name].append(v)
+
+
 def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False,
             toy: ToyModel | None = None) -> dict:
     """Runs the online tuner once per seed of ``cfg`` (its ``ks`` are ignored).
 
     Args:
-      cfg: toy model, SAE (BatchTopK; ``width`` bounds L0), training budget and seeds.
+      cfg: toy model, SAE (an architecture whose column is k; ``width`` bounds L0),
+        training budget and seeds.
       tuner: the tuner's settings.
       progress: a progress bar per seed (and its final estimate).
       toy: ``build_toy(cfg.toy)``, if the caller has it (built here otherwise).
@@ -148,7 +191,8 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False,
       "trainings": number of seeds}``.
 
     Raises:
-      ValueError: for a non-BatchTopK SAE, or ``k_start`` above the width.
+      ValueError: for an architecture whose column is not k, or ``k_start`` above the
+        width.
 
     Example:
       >>> from toysae import presets, SAEConfig, SweepConfig, TrainConfig
@@ -177,50 +221,23 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False,
     measure = _measure_fn(tuner.metric, n)
     eval_x = eval_inputs(toy, t, tuner.window * t.batch_size)
     eval_x = eval_x.reshape(tuner.window, t.batch_size, -1)
+    # Whole cycles only: the run ends after the last (base, probe) pair.
+    n_cycles = (t.n_steps - warm) // (2 * tuner.period)
+    train = dataclasses.replace(t, samples=(warm + 2 * tuner.period * n_cycles)
+                                * t.batch_size, chunk_steps=tuner.period)
     per_seed, trajectories = [], []
     for seed in cfg.seeds:
-        one = dataclasses.replace(cfg, seeds=(seed,), ks=(float(tuner.k_start),))
-        state = init_sweep_state(one, toy)
-        keys = data_keys((seed,))
-        level = jnp.asarray(tuner.k_start, jnp.float32)
-        opt_state = optax.adam(tuner.lr, b2=tuner.beta2).init(level)
-        step = 0
-        traj = {"step": [], "k": [], "m_base": [], "m_probe": []}
+        one = dataclasses.replace(cfg, seeds=(seed,), ks=(float(tuner.k_start),),
+                                  train=train)
+        ctl = _Controller(tuner, warm, width)
 
-        def train(k, state, step, keys=keys):
-            kk = jnp.asarray([k], jnp.float32)
-            state, _ = run_chunk(state, jnp.int32(step), jnp.int32(t.n_steps), toy, keys, kk,
-                                 kk, opts=opts, batch=t.batch_size, length=tuner.period,
-                                 schedule=(0, None, True))
-            params = jax.tree.map(lambda a: a[0, 0], state.params)
-            return state, float(measure(params, eval_x))
+        def on_chunk(step, state, logs, ctl=ctl):
+            if step > warm:  # nothing is measured during the warm-up
+                params = jax.tree.map(lambda a: a[0, 0], state.params)
+                ctl.measured(step, float(measure(params, eval_x)))
 
-        cycle = 0
-        bar = tqdm(total=t.n_steps, disable=not progress, unit="step", dynamic_ncols=True,
-                   desc=f"online tuner, seed {seed}")
-        for start in range(0, warm, tuner.period):
-            state, _ = train(float(level), state, start)
-            bar.update(tuner.period)
-        step = warm
-        while step + 2 * tuner.period <= t.n_steps:
-            k = float(level)
-            probe = min(k + tuner.delta, float(width))
-            if cycle % 2 == 0:
-                state, m_base = train(k, state, step)
-                state, m_probe = train(probe, state, step + tuner.period)
-            else:
-                state, m_probe = train(probe, state, step)
-                state, m_base = train(k, state, step + tuner.period)
-            step += 2 * tuner.period
-            cycle += 1
-            bar.update(2 * tuner.period)
-            bar.set_postfix(L0=f"{float(level):.2f}")
-            slope = (m_probe - m_base) / max(probe - k, 1e-6)
-            level, opt_state = update_level(level, opt_state, slope, tuner, width)
-            for name, v in (("step", step), ("k", k), ("m_base", m_base),
-                            ("m_probe", m_probe)):
-                traj[name].append(v)
-        bar.close()
+        train_sweep(one, progress=progress, on_chunk=on_chunk, toy=toy, columns=ctl.column)
+        traj = ctl.trajectory
         last = max(1, round(len(traj["k"]) * tuner.average_last))
         estimate = float(np.mean(traj["k"][-last:]))
         per_seed.append(estimate)
