@@ -7,10 +7,11 @@ For ``--rounds`` rounds, alternating, a fresh process runs the ``chunk`` job of
 chunk, the median of ``--repeats`` chunks after a warm-up chunk) once with the
 baseline's ``toysae`` (a ``git worktree`` of ``--baseline`` on ``PYTHONPATH``) and once
 with this checkout's.  Reported: the median over rounds of each side's model-samples/s
-and their ratio, with the load average before and after every run; a run that started
-with a 1-minute load average above ``--max-load`` is marked ``under_load``, and the
-summary says whether any was.  Then each architecture's 25-model chunk rate, the same
-way (``--arch-rounds`` rounds).
+and their ratio, with the CPU share other processes took during every run (from
+``/proc/stat`` busy time less the run's own CPU time, over wall time × cores) and the
+load average before it; a run during which others took more than ``--max-share`` of the
+machine is marked ``under_load``, and the summary says whether any was.  Then each
+architecture's 25-model chunk rate, the same way (``--arch-rounds`` rounds).
 
 Usage: ``python benchmarks/arch_ab.py [--baseline a82d8e9] [--rounds 5]
 [--out benchmarks/arch_ab.json]``
@@ -21,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +35,35 @@ from suite_common import REPO, atomic_write_json, git_commit
 JOBS = Path(__file__).resolve().parent / "suite_jobs.py"
 
 
-def run_chunk_job(pythonpath: str, spec: dict, max_load: float) -> dict:
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_chunk_job(pythonpath: str, spec: dict, max_share: float) -> dict:
     load0 = os.getloadavg()[0]
+    busy0, own0, t0 = busy_seconds(), children_cpu(), time.monotonic()
     env = {**os.environ, "PYTHONPATH": pythonpath}
     proc = subprocess.run([sys.executable, str(JOBS), json.dumps(spec)], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=1800)
+    wall = time.monotonic() - t0
+    others = max(0.0, busy_seconds() - busy0 - (children_cpu() - own0))
+    share = others / (wall * (os.cpu_count() or 1))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(proc.stderr[-2000:])
     out = json.loads(lines[-1][len("RESULT "):])
     return {"samples_s": out["samples_s"], "median_chunk_s": out["median_chunk_s"],
-            "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
-            "under_load": load0 > max_load}
+            "load_before": round(load0, 2), "others_cpu_share": round(share, 3),
+            "under_load": share > max_share}
 
 
 def main(argv=None) -> dict:
@@ -53,14 +73,15 @@ def main(argv=None) -> dict:
     p.add_argument("--arch-rounds", type=int, default=3)
     p.add_argument("--length", type=int, default=40, help="steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5, help="timed chunks per run")
-    p.add_argument("--max-load", type=float, default=0.5)
+    p.add_argument("--max-share", type=float, default=0.1,
+                   help="CPU share of other processes above which a run is under load")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "arch_ab.json"))
     args = p.parse_args(argv)
     spec = {"job": "chunk", "models": 25, "length": args.length, "repeats": args.repeats,
             "warmup": 1}
     out = {"benchmark": "A/B of the chunk program, 25 models (issue 16)",
            "code_revision": git_commit(), "baseline": args.baseline, "spec": spec,
-           "max_load": args.max_load, "rounds": []}
+           "max_share": args.max_share, "rounds": []}
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline],
@@ -69,9 +90,9 @@ def main(argv=None) -> dict:
             for r in range(args.rounds):
                 row = {}
                 for side, path in (("baseline", str(tree)), ("current", str(REPO))):
-                    row[side] = run_chunk_job(path, spec, args.max_load)
+                    row[side] = run_chunk_job(path, spec, args.max_share)
                     print(f"round {r} {side}: {row[side]['samples_s']:,.0f} model-samples/s "
-                          f"(load {row[side]['load_before']})", flush=True)
+                          f"(others' CPU share {row[side]['others_cpu_share']:.1%})", flush=True)
                 out["rounds"].append(row)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
@@ -85,7 +106,7 @@ def main(argv=None) -> dict:
     from toysae import saes
 
     for name in saes.names():
-        runs = [run_chunk_job(str(REPO), {**spec, "arch": name}, args.max_load)
+        runs = [run_chunk_job(str(REPO), {**spec, "arch": name}, args.max_share)
                 for _ in range(args.arch_rounds)]
         out["archs"][name] = {"median_samples_s": float(np.median([x["samples_s"]
                                                                    for x in runs])),
