@@ -2,7 +2,9 @@
 and every architecture's 25-model rate beside BatchTopK's (issue 16: no speed loss
 from the architecture records).
 
-For ``--rounds`` rounds, alternating, a fresh process runs the ``chunk`` job of
+For ``--rounds`` rounds, alternating (the baseline first in even rounds, this checkout
+first in odd ones, so neither side always runs on a machine just warmed by the other), a
+fresh process runs the ``chunk`` job of
 ``suite_jobs.py`` (25 stacked models on the main toy, batch 1024, ``--length`` steps per
 chunk, the median of ``--repeats`` chunks after a warm-up chunk) once with the
 baseline's ``toysae`` (a ``git worktree`` of ``--baseline`` on ``PYTHONPATH``) and once
@@ -69,7 +71,7 @@ def run_chunk_job(pythonpath: str, spec: dict, max_share: float) -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--baseline", default="a82d8e9", help="commit to compare against")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--arch-rounds", type=int, default=3)
     p.add_argument("--length", type=int, default=40, help="steps per timed chunk")
     p.add_argument("--repeats", type=int, default=5, help="timed chunks per run")
@@ -89,7 +91,8 @@ def main(argv=None) -> dict:
         try:
             for r in range(args.rounds):
                 row = {}
-                for side, path in (("baseline", str(tree)), ("current", str(REPO))):
+                sides = [("baseline", str(tree)), ("current", str(REPO))]
+                for side, path in sides if r % 2 == 0 else sides[::-1]:
                     row[side] = run_chunk_job(path, spec, args.max_share)
                     print(f"round {r} {side}: {row[side]['samples_s']:,.0f} model-samples/s "
                           f"(others' CPU share {row[side]['others_cpu_share']:.1%})", flush=True)

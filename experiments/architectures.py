@@ -111,13 +111,17 @@ def figure(rows, true_l0, fig_dir, stem):
 
 
 def markdown_table(out: dict) -> str:
-    """The README table: one row per (architecture, column), mean ± std over seeds."""
+    """The README table: one row per (architecture, column), mean ± std over seeds,
+    architectures in the order they ran, columns ascending."""
     def cell(s, fmt):
         return f"{s['mean']:{fmt}} ± {s['std']:{fmt}}"
 
     lines = ["| SAE | k or λ | MCC | features recovered (of 50) | c_dec | achieved L0 | "
              "MSE | dead latents |", "|---|---|---|---|---|---|---|---|"]
-    for r in out["rows"]:
+    order = list(dict.fromkeys(r["arch"] for r in out["rows"]))
+    rows = sorted(out["rows"], key=lambda r: (order.index(r["arch"]),
+                                              r.get("k", r.get("lambda"))))
+    for r in rows:
         col = f"k = {r['k']:g}" if "k" in r else f"λ = {r['lambda']:g}"
         lines.append(f"| {r['arch']} | {col} | {cell(r['mcc'], '.4f')} | "
                      f"{cell(r['n_recovered'], '.1f')} | {cell(r['c_dec'], '.4f')} | "
