@@ -8,14 +8,15 @@ fresh process runs the ``chunk`` job of
 ``suite_jobs.py`` (25 stacked models on the main toy, batch 1024, ``--length`` steps per
 chunk, the median of ``--repeats`` chunks after a warm-up chunk) once with the
 baseline's ``toysae`` (a ``git worktree`` of ``--baseline`` on ``PYTHONPATH``) and once
-with this checkout's.  Reported: the median over rounds of each side's model-samples/s
-and their ratio, with the CPU share other processes took during every run (from
-``/proc/stat`` busy time less the run's own CPU time, over wall time × cores) and the
-load average before it; a run during which others took more than ``--max-share`` of the
-machine is marked ``under_load``, and the summary says whether any was.  Then each
-architecture's 25-model chunk rate, the same way (``--arch-rounds`` rounds).
+with this checkout's.  Reported: the median over rounds of each side's model-samples/s,
+their ratio, and the median of the rounds' paired ratios; for every run, the CPU share
+other processes took during it (``/proc/stat`` busy time less the run's own CPU time,
+over wall time × cores) and the load average before it.  A run during which others took
+more than ``--max-share`` of the machine is marked ``under_load``, and the summary says
+whether any was.  Then each architecture's 25-model chunk rate, the same way
+(``--arch-rounds`` rounds).
 
-Usage: ``python benchmarks/arch_ab.py [--baseline a82d8e9] [--rounds 5]
+Usage: ``python benchmarks/arch_ab.py [--baseline a82d8e9] [--rounds 6]
 [--out benchmarks/arch_ab.json]``
 """
 
@@ -104,7 +105,12 @@ def main(argv=None) -> dict:
     cur = float(np.median([r["current"]["samples_s"] for r in out["rounds"]]))
     out["median_samples_s"] = {"baseline": base, "current": cur}
     out["ratio_current_over_baseline"] = cur / base
-    out["within_5_percent"] = cur / base >= 0.95
+    # Paired: each round's two runs are neighbours in time, so their ratio cancels slow
+    # drifts of the machine that the two medians do not.
+    out["median_paired_ratio"] = float(np.median([r["current"]["samples_s"]
+                                                  / r["baseline"]["samples_s"]
+                                                  for r in out["rounds"]]))
+    out["within_5_percent"] = min(cur / base, out["median_paired_ratio"]) >= 0.95
     out["archs"] = {}
     from toysae import saes
 
@@ -119,8 +125,9 @@ def main(argv=None) -> dict:
     runs = [x for r in out["rounds"] for x in r.values()]
     runs += [x for a in out["archs"].values() for x in a["runs"]]
     out["any_under_load"] = any(x["under_load"] for x in runs)
-    print(f"current / baseline = {out['ratio_current_over_baseline']:.3f} "
-          f"(median of {args.rounds} rounds); any run under load: {out['any_under_load']}")
+    print(f"current / baseline = {out['ratio_current_over_baseline']:.3f} (medians of "
+          f"{args.rounds} rounds), median paired ratio {out['median_paired_ratio']:.3f}; "
+          f"any run under load: {out['any_under_load']}")
     atomic_write_json(args.out, out)
     return out
 

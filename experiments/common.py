@@ -9,7 +9,6 @@ instead of retraining them, so re-plotting is cheap.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -27,11 +26,10 @@ import jax.numpy as jnp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from toysae import SweepConfig, ToyModel, run_sweep  # noqa: E402
+from toysae import SweepConfig, run_sweep  # noqa: E402
 from toysae.metrics import match  # noqa: E402
 from toysae.sharding import local_devices  # noqa: E402
 from toysae.store import atomic_write, is_complete, load_run, run_dir_for  # noqa: E402
-from toysae.sweep import evaluate_state, train_sweep  # noqa: E402
 
 DPI = 110
 MAX_FIGURE_BYTES = 300_000
@@ -184,33 +182,6 @@ def cached_sweep(cfg: SweepConfig, out_dir: str, progress: bool = True):
             # training time recorded with the run (all sessions; None if not recorded)
             "train_s": result.train_s}
     return result, info
-
-
-def features_digest(features) -> str:
-    """Short hash of a feature matrix (names cached runs of custom toys)."""
-    return hashlib.sha256(np.asarray(features, np.float32).tobytes()).hexdigest()[:16]
-
-
-def sweep_with_toy(cfg: SweepConfig, toy: ToyModel, out_dir: str) -> tuple[list[dict], dict]:
-    """Trains and evaluates a sweep on an explicitly given :class:`ToyModel`.
-
-    ``run_sweep`` builds its toy from ``cfg.toy``, whose feature kinds are only
-    ``orthogonal`` and ``near_orthogonal``; random (overlapping) directions need the
-    toy's arrays replaced.  This trains with :func:`toysae.sweep.train_sweep` on the
-    given toy (same init, keys and steps), without checkpoints, and caches the records
-    as ``out_dir/custom/<config digest>-<features digest>.json``.
-    """
-    path = Path(out_dir) / "custom" / f"{cfg.digest()}-{features_digest(toy.features)}.json"
-    if path.is_file():
-        return json.loads(path.read_text())["runs"], {"digest": path.stem, "cached": True,
-                                                      "wall_s": 0.0}
-    t0 = time.perf_counter()
-    state = train_sweep(cfg, toy=toy, progress=False, devices=_DEVICES)
-    records = evaluate_state(cfg, toy, state)
-    atomic_write(path, json.dumps({"runs": records,
-                                   "features": np.asarray(toy.features).tolist()}))
-    return records, {"digest": path.stem, "cached": False,
-                     "wall_s": round(time.perf_counter() - t0, 2)}
 
 
 def matched_rows(cos) -> np.ndarray:

@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from claim_records import claim, fmt_pm
@@ -41,7 +40,6 @@ from common import (
     parse_args,
     save_figure,
     summarize,
-    sweep_with_toy,
     write_json,
 )
 
@@ -119,13 +117,11 @@ def main(argv=None) -> dict:
         feats = random_directions(seed)
         overlap_feats[seed] = feats
         for c in OVERLAP_CS:
-            cfg = dataclasses.replace(
-                sweep_cfg(small_toy(c), (K_SUPER, 2.0), "ground_truth", samples), seeds=(seed,))
-            toy = dataclasses.replace(build_toy(cfg.toy),
-                                      features=jnp.asarray(feats, jnp.float32))
-            name = f"random directions c={c:+.1f} seed {seed}"
-            print(f"[{name}] 2 SAEs, {samples:,} samples")
-            overlap[c][seed], sweeps[name] = sweep_with_toy(cfg, toy, args.out_dir)
+            toy = dataclasses.replace(small_toy(c), features="explicit",
+                                      directions=tuple(map(tuple, feats.tolist())))
+            cfg = dataclasses.replace(sweep_cfg(toy, (K_SUPER, 2.0), "ground_truth", samples),
+                                      seeds=(seed,))
+            overlap[c][seed] = run(f"random directions c={c:+.1f} seed {seed}", cfg).records
 
     out = {"experiment": "small toy model (paper §3.1, A.3)", "quick": args.quick,
            "settings": {"g": 5, "d": 20, "p": 0.4, "mu": 1.0, "sigma": 0.15, "width": 5,

@@ -10,6 +10,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from toysae import presets
@@ -128,7 +129,7 @@ def test_pairs_invalid(pairs, name):
         (dict(dim=0), "dim"),
         (dict(n_features=2.5), "n_features"),
         (dict(dim=2), "n_features"),  # orthogonal with g = 3 > d = 2
-        (dict(features="random"), "features"),
+        (dict(features="spiral"), "features"),
         (dict(sigma=-0.1), "sigma"),
         (dict(mu=math.nan), "mu"),
         (dict(target_cos=1.5, features="near_orthogonal"), "target_cos"),
@@ -279,3 +280,26 @@ def test_repeated_k_values_are_refused():
 
     with pytest.raises(ValueError, match="ks=.*repeats"):
         SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5), ks=(2.0, 2.0))
+
+
+def test_explicit_directions():
+    """features="explicit" takes a [g][d] list of directions: checked for shape, finite
+    entries and zero rows; unit rows are used as given, others normalised; the field is
+    left out of the JSON form when absent (digests of other configs unchanged)."""
+    from toysae import build_toy
+
+    base = dict(n_features=2, dim=3, probs=(0.5, 0.5), features="explicit")
+    toy = ToyConfig(**base, directions=[[1.0, 0.0, 0.0], [0.0, 3.0, 4.0]])
+    f = np.asarray(build_toy(toy).features)
+    np.testing.assert_allclose(f, [[1, 0, 0], [0, 0.6, 0.8]], atol=1e-7)
+    assert ToyConfig.from_dict(toy.to_dict()) == toy
+    assert "directions" not in ToyConfig(n_features=2, dim=3, probs=(0.5, 0.5)).to_dict()
+    for bad, needle in (([[1.0, 0.0, 0.0]], r"shape \(1, 3\)"),
+                        ([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], r"directions\[1\] is a zero row"),
+                        ([[1.0, 0.0, 0.0], [0.0, float("nan"), 1.0]], "non-finite")):
+        with pytest.raises(ValueError, match=needle):
+            ToyConfig(**base, directions=bad)
+    with pytest.raises(ValueError, match="exactly when features='explicit'"):
+        ToyConfig(**base)
+    with pytest.raises(ValueError, match="exactly when features='explicit'"):
+        ToyConfig(n_features=1, dim=2, probs=(0.5,), directions=[[1.0, 0.0]])

@@ -17,13 +17,14 @@ from . import saes
 from .validation import (
     check_choice,
     check_correlation_matrix,
+    check_directions,
     check_float,
     check_floats,
     check_int,
 )
 
 CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
-FEATURE_KINDS = ("orthogonal", "near_orthogonal", "random")
+FEATURE_KINDS = ("orthogonal", "near_orthogonal", "random", "explicit")
 INIT_KINDS = ("random", "ground_truth")
 
 
@@ -108,8 +109,12 @@ class ToyConfig:
         ``p_i = slope · (g − 1 − i) / g + offset`` (paper §3.2: ``(0.345, 0.05)``).
       correlation: the copula's correlation (:class:`CorrelationSpec`).
       features: ``"orthogonal"`` (needs g <= d), ``"near_orthogonal"`` (paper A.4.1
-        optimisation towards ``target_cos``; any g, d) or ``"random"`` (unit Gaussian
-        directions, pairwise cosines about ±1/sqrt(d); any g, d).
+        optimisation towards ``target_cos``; any g, d), ``"random"`` (unit Gaussian
+        directions, pairwise cosines about ±1/sqrt(d); any g, d) or ``"explicit"``
+        (``directions``).
+      directions: ``[g][d]`` feature directions for ``features="explicit"`` (finite,
+        no zero row); rows of unit length (within 1e-6) are used as given, others are
+        normalised when the toy is built.
       target_cos: target pairwise cosine for near-orthogonal features, in [-1, 1].
       feature_seed: seed of the JAX key that draws the feature directions.
       mu: mean magnitude of a firing feature (paper: 1.0), finite.
@@ -133,6 +138,7 @@ class ToyConfig:
     feature_seed: int = 0
     mu: float = 1.0
     sigma: float = 0.15
+    directions: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self):
         g = check_int("n_features", self.n_features, lo=1)
@@ -160,6 +166,12 @@ class ToyConfig:
         if self.features == "orthogonal" and g > self.dim:
             raise ValueError(f"features='orthogonal' needs n_features <= dim, got "
                              f"n_features={g}, dim={self.dim}; use features='near_orthogonal'")
+        if (self.features == "explicit") != (self.directions is not None):
+            raise ValueError("directions is given exactly when features='explicit' (a [g][d] "
+                             f"list of feature directions); got features={self.features!r}")
+        if self.directions is not None:
+            object.__setattr__(self, "directions",
+                               check_directions("directions", self.directions, g, self.dim))
         check_float("target_cos", self.target_cos, -1.0, 1.0)
         check_int("feature_seed", self.feature_seed)
         check_float("mu", self.mu)
@@ -179,7 +191,12 @@ class ToyConfig:
         return float(sum(self.firing_probs()))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON form (``directions`` only where given, so the digests of configs
+        written before the field existed are unchanged)."""
+        data = dataclasses.asdict(self)
+        if self.directions is None:
+            data.pop("directions")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ToyConfig:
@@ -434,6 +451,7 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["toy"] = self.toy.to_dict()
         data["sae"] = self.sae.to_dict()
         if self.lambdas is None:
             data.pop("lambdas")

@@ -156,6 +156,10 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
         feats = orthogonal_features(key, g, d)
     elif cfg.features == "random":
         feats = random_features(key, g, d)
+    elif cfg.features == "explicit":  # unit rows as given; others normalised
+        feats = np.asarray(cfg.directions, np.float64)
+        norms = np.linalg.norm(feats, axis=1, keepdims=True)
+        feats = np.where(np.abs(norms - 1) <= 1e-6, feats, feats / norms)
     else:
         feats = near_orthogonal_features(key, g, d, cfg.target_cos)
     probs = np.asarray(cfg.firing_probs(), dtype=np.float64)

@@ -104,3 +104,22 @@ def check_correlation_matrix(name: str, matrix, n: int, atol: float = 1e-6) -> n
         i = int(np.argmax(np.abs(np.diag(m) - 1.0)))
         raise ValueError(f"{name}[{i}][{i}]={m[i, i]}; expected a unit diagonal")
     return m
+
+
+def check_directions(name: str, rows, n: int, dim: int) -> tuple[tuple[float, ...], ...]:
+    """Checks feature directions: shape ``[n, dim]``, finite, no zero row; returns them
+    as a tuple of tuples of floats."""
+    try:
+        m = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} is not a numeric matrix: {err}") from None
+    if m.shape != (n, dim):
+        raise ValueError(f"{name} has shape {m.shape}; expected ({n}, {dim}) for "
+                         f"n_features={n}, dim={dim}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} has non-finite entries; expected finite numbers")
+    norms = np.linalg.norm(m, axis=1)
+    if np.any(norms == 0):
+        raise ValueError(f"{name}[{int(np.argmin(norms))}] is a zero row; expected a "
+                         "direction (any non-zero length)")
+    return tuple(tuple(float(v) for v in row) for row in m)
