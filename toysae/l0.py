@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .generator import build_toy
 from .metrics import s_n_for_width
 from .run import run_sweep
 from .tuner import TunerConfig, tune_l0
@@ -177,6 +178,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
       >>> sorted(res["estimates"])
       ['argmin_c_dec', 'argmin_s1_dec', 'elbow_c_dec', 'online_tuner']
     """
+    toy = build_toy(sweep_cfg.toy)  # once, for every sweep and the tuner
     width = sweep_cfg.sae.width
     if k_max is None:
         k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
@@ -184,7 +186,8 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
 
     def train(ks):
         cfg = dataclasses.replace(sweep_cfg, ks=ks)
-        for rec in run_sweep(cfg, out_dir, progress=progress, devices=devices).records:
+        for rec in run_sweep(cfg, out_dir, progress=progress, devices=devices,
+                             toy=toy).records:
             records[(rec["seed"], rec["k"])] = rec
 
     seeds = sweep_cfg.seeds
@@ -213,7 +216,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     }
     if online:
         period = max(1, min(100, sweep_cfg.train.n_steps // 40))
-        tuned = tune_l0(sweep_cfg, TunerConfig(k_start=k_max, period=period, n=n),
+        tuned = tune_l0(sweep_cfg, TunerConfig(k_start=k_max, period=period, n=n), toy=toy,
                         progress=progress)
         out["trainings"] += tuned["trainings"]
         out["estimates"]["online_tuner"] = {
