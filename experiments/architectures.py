@@ -156,8 +156,13 @@ def main(argv=None) -> dict:
         print(f"[architectures] {name}: {len(cfg.columns) * len(cfg.seeds)} SAEs, "
               f"{cfg.train.samples:,} samples")
         res, infos[name] = cached_sweep(cfg, args.out_dir, not args.no_progress)
-        infos[name]["trained_at"] = (revision if not infos[name]["cached"]
-                                     else previous.get(name, {}).get("trained_at"))
+        if res.provenance:  # the run directory says which code trained it
+            infos[name]["trained_at"] = [
+                f"{p['code_revision']}{'+dirty' if p['dirty'] else ''}"
+                for p in res.provenance["sessions"]]
+        else:  # trained before run directories recorded it
+            infos[name]["trained_at"] = (revision if not infos[name]["cached"]
+                                         else previous.get(name, {}).get("trained_at"))
         settings[name] = {"sae": cfg.sae.to_dict(), "columns": list(cfg.columns)}
         rows += [summarise(res, c) for c in cfg.columns]
     toy = presets.get("paper-main")

@@ -39,8 +39,8 @@ def test_run_directory_contents(finished):
     out, res = finished
     run_dir = run_dir_for(cfg_small(), out)
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["config.json", "manifest.json", "metrics.json", "state.msgpack",
-                     "timing.json"]
+    assert names == ["config.json", "manifest.json", "metrics.json", "provenance.json",
+                     "state.msgpack", "timing.json"]
     assert is_complete(run_dir)
     timing = json.loads((run_dir / "timing.json").read_text())
     assert timing["step"] == 60 and timing["train_s"] > 0
@@ -74,9 +74,33 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path, finished):
                      on_chunk=lambda s, *a: resumed_steps.append(s))
     assert resumed_steps == [60]  # only the last chunk was trained again
     assert res.train_s > timing["train_s"]
+    # Each session that trained it is recorded with the code that ran.
+    assert [s["start_step"] for s in res.provenance["sessions"]] == [0, 40]
+    assert load_run(run_dir).provenance == res.provenance
     np.testing.assert_allclose(np.asarray(res.state.params["W_dec"]),
                                np.asarray(reference.state.params["W_dec"]), atol=1e-6)
     assert not (run_dir / "checkpoint.msgpack").exists()
+
+
+def test_run_records_which_code_trained_it(finished):
+    """provenance.json names the package and JAX versions and, in a git checkout, the
+    commit the package was imported from (the one ``git rev-parse HEAD`` gives)."""
+    import subprocess
+    from pathlib import Path
+
+    import jax
+
+    from toysae.store import PACKAGE_ROOT
+
+    _, res = finished
+    (session,) = res.provenance["sessions"]
+    assert session["start_step"] == 0 and session["jax"] == jax.__version__
+    if (Path(PACKAGE_ROOT) / ".git").exists():
+        head = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        assert session["code_revision"] == head and isinstance(session["dirty"], bool)
+    else:
+        assert session["code_revision"] is None
 
 
 def test_corrupted_run_is_retrained_not_loaded(tmp_path, finished):

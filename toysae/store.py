@@ -7,6 +7,9 @@ Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
   state.msgpack      final stacked TrainState (Flax serialization)
   metrics.json       {"runs": [one record per model]}
   manifest.json      sha256 of every finished file; written last
+  provenance.json    {"sessions": [...]}: for every session that trained it, the step it
+                     started at, the time, and :func:`provenance` (package and JAX
+                     versions, code revision; informational, not checksummed)
   timing.json        {"train_s", "step"}: wall seconds spent training so far, summed over
                      every resumed session (informational: not part of the checksums)
   lock               "<pid> <host>" of the process training it (removed when it stops)
@@ -37,6 +40,47 @@ from .sharding import to_host
 from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
 
 FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def provenance() -> dict:
+    """Which code is running: ``{"toysae", "jax", "code_revision", "dirty"}``.
+
+    ``code_revision`` is the git commit of the checkout the package is imported from and
+    ``dirty`` whether tracked files differ from it; both None where the package is not
+    in a git checkout (e.g. installed from a wheel).
+
+    Example:
+      >>> sorted(provenance())
+      ['code_revision', 'dirty', 'jax', 'toysae']
+    """
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    import jax
+
+    try:
+        pkg = version("toysae")
+    except PackageNotFoundError:
+        pkg = None
+    rev = dirty = None
+    if (PACKAGE_ROOT / ".git").exists():
+        try:
+            def git(*args):
+                return subprocess.run(["git", "-C", str(PACKAGE_ROOT), *args], text=True,
+                                      capture_output=True, timeout=10, check=True).stdout
+            rev = git("rev-parse", "HEAD").strip()
+            dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        except (OSError, subprocess.SubprocessError):
+            rev = dirty = None
+    return {"toysae": pkg, "jax": jax.__version__, "code_revision": rev, "dirty": dirty}
+
+
+def _read_provenance(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((run_dir / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
@@ -162,7 +206,8 @@ def load_run(run_dir: str | os.PathLike, toy: ToyModel | None = None) -> SweepRe
     records = json.loads((run_dir / "metrics.json").read_text())["runs"]
     for rec in records:
         rec.setdefault("arch", cfg.sae.arch)
-    return SweepResult(cfg, state, records, str(run_dir), _read_timing(run_dir)[0])
+    return SweepResult(cfg, state, records, str(run_dir), _read_timing(run_dir)[0],
+                       _read_provenance(run_dir))
 
 
 def _read_timing(run_dir: Path) -> tuple[float | None, int]:
@@ -260,6 +305,10 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
             warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
             state, step = None, 0
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
+    sessions = [] if step == 0 else (_read_provenance(run_dir) or {}).get("sessions", [])
+    sessions.append({"start_step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     **provenance()})
+    atomic_write(run_dir / "provenance.json", json.dumps({"sessions": sessions}, indent=1))
     # Training time carried over from earlier sessions, if it was recorded up to the
     # step we resume from (otherwise it is unknown and stays unknown).
     before, timed_step = _read_timing(run_dir)
@@ -294,6 +343,6 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
         raise FloatingPointError(f"{err}; {kept}") from None
     write_timing(cfg.train.n_steps)
     result = SweepResult(cfg, state, evaluate_state(cfg, toy, state), str(run_dir),
-                         _read_timing(run_dir)[0])
+                         _read_timing(run_dir)[0], _read_provenance(run_dir))
     save_run(result, run_dir)
     return result

@@ -204,6 +204,9 @@ class SweepResult:
       run_dir: where it is stored, if anywhere.
       train_s: wall seconds spent training it, summed over every resumed session
         (recorded in the run directory's ``timing.json``); None when not recorded.
+      provenance: which code trained it, one entry per training session (the run
+        directory's ``provenance.json``, :func:`toysae.store.provenance`); None when not
+        recorded.
 
     Example:
       >>> from toysae import presets, run_sweep, SAEConfig, TrainConfig
@@ -223,6 +226,7 @@ class SweepResult:
     records: list[dict]
     run_dir: str | None = None
     train_s: float | None = None
+    provenance: dict | None = None
 
     def index(self, seed: int, k: float) -> tuple[int, int]:
         """``(seed_idx, k_idx)`` of a model (``k`` is λ in a λ sweep)."""
