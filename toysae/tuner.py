@@ -160,8 +160,7 @@ class _Controller:
         return (self.cycle["probe"] if is_probe else self.cycle["k"],)
 
     def measured(self, step: int, m: float) -> None:
-        if step <= self.warm:
-            return
+        """Takes the metric measured after the chunk that ended at ``step`` (> warm-up)."""
         half, is_probe = self._position((step - self.warm) // self.tuner.period - 1)
         self.cycle["m_probe" if is_probe else "m_base"] = m
         if half == 1:

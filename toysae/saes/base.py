@@ -73,15 +73,6 @@ class Arch:
         """The record of an :class:`~toysae.config.SAEConfig` (fields of the same name)."""
         return cls(**{f.name: getattr(sae, f.name) for f in dataclasses.fields(cls)})
 
-    @classmethod
-    def check_config(cls, sae) -> None:
-        """Checks that depend on several fields of the config (raise ``ValueError``)."""
-
-    def column_range(self, width: int) -> tuple[float, float | None]:
-        """``(lo, hi)`` of a column value: values must lie in ``(lo, hi]`` (``hi`` None:
-        no upper bound)."""
-        return (0.0, float(width)) if self.column == "k" else (0.0, None)
-
     def warmup(self, n_steps: int) -> int | None:
         """Steps over which the column rises linearly from 0 (a penalty's warm-up; 0:
         constant from the start), or None: the column is a k and follows the config's k
@@ -143,7 +134,7 @@ class Arch:
         return SAE(self, params, column, threshold)
 
 
-def evaluate_raw_decoder(arch: Arch, params: Params, acts: jax.Array, features: jax.Array,
+def evaluate_raw_decoder(params: Params, acts: jax.Array, features: jax.Array,
                          x: jax.Array, s_n: tuple[int, ...], mixing_feature: int,
                          extra: dict | None = None) -> dict[str, jax.Array]:
     """Metrics of a model that decodes with its raw decoder rows (``acts W_dec + b_dec``).

@@ -30,9 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from .. import sae as batchtopk
-from ..metrics import reconstruction, recovery, s_n_dec
 from ..train import adam_update
-from .base import COMMON_FIELDS, Arch
+from .base import COMMON_FIELDS, Arch, activity, evaluate_raw_decoder
 
 Params = dict[str, jax.Array]
 
@@ -153,9 +152,7 @@ def train_step(state, x: jax.Array, lam: jax.Array, opts, bandwidth: float = 2.0
     (loss, (mse, acts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params, x, lam, bandwidth, tanh_scale)
     params, opt_state = adam_update(state, grads, opts)
-    fired = jnp.any(acts != 0, axis=0)
-    since = jnp.where(fired, 0, state.since_fired + 1)
-    l0 = jnp.sum(acts != 0) / x.shape[0]
+    since, l0 = activity(state, acts, x)
     thr = jnp.mean(threshold(params))
     return state._replace(params=params, opt_state=opt_state, threshold=thr,
                           since_fired=since), (loss, mse, l0)
@@ -166,20 +163,13 @@ def evaluate(params: Params, features: jax.Array, x: jax.Array,
     """Every metric of one JumpReLU SAE (same keys as :func:`toysae.metrics.evaluate`
     except the BatchTopK-only ``mse_thr``/``l0_thr``; ``l0`` is the achieved L0).
 
-    The metrics module decodes with unit decoder rows, so the activations are scaled by
-    the row norms first: ``(acts · ‖W_dec‖) Ŵ_dec = acts W_dec``, the same ``x̂``.
+    Decoding is with the raw decoder (:func:`toysae.saes.base.evaluate_raw_decoder`);
+    ``threshold_mean`` is the mean θ.
     """
     pre = pre_activations(params, x)
     acts = jnp.where(pre > threshold(params), pre, 0.0)
-    norms = jnp.linalg.norm(params["W_dec"], axis=-1)
-    out = recovery(params, features, mixing_feature)
-    out.update(reconstruction(params, x, acts * norms))
-    out["l0"] = jnp.mean(jnp.sum(acts != 0, axis=-1))
-    out["dead_latents"] = jnp.sum(~jnp.any(acts != 0, axis=0))
-    out["threshold_mean"] = jnp.mean(threshold(params))
-    for n in s_n:
-        out[f"s{n}_dec"] = s_n_dec(params, x, n)
-    return out
+    return evaluate_raw_decoder(params, acts, features, x, s_n, mixing_feature,
+                                {"threshold_mean": jnp.mean(threshold(params))})
 
 
 @dataclass(frozen=True)

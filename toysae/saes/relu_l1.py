@@ -93,5 +93,5 @@ class ReLUL1(Arch):
             loss, mse, l0)
 
     def evaluate(self, params, column, threshold, features, x, s_n=(), mixing_feature=0):
-        return evaluate_raw_decoder(self, params, encode(params, x), features, x, s_n,
+        return evaluate_raw_decoder(params, encode(params, x), features, x, s_n,
                                     mixing_feature)
