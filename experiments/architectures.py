@@ -31,6 +31,7 @@ import json
 import time
 from pathlib import Path
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 from common import (
@@ -43,7 +44,7 @@ from common import (
     summarize,
 )
 
-from toysae import SAEConfig, SweepConfig, TrainConfig, presets
+from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy, presets
 
 SEEDS = (0, 1, 2, 3, 4)
 K = 11.0
@@ -110,6 +111,15 @@ def figure(rows, true_l0, fig_dir, stem):
     return save_figure(fig, fig_dir, stem)
 
 
+def features_per_input(toy_cfg, n: int = 200_000) -> dict:
+    """How many true features fire per input (``n`` samples, key 5): TopK keeps at most
+    k per input, so the share of inputs with more than k features matters."""
+    coeffs, _ = jax.jit(build_toy(toy_cfg).sample, static_argnums=1)(jax.random.key(5), n)
+    count = np.asarray(coeffs > 0).sum(axis=1)
+    return {"samples": n, "mean": float(count.mean()), "std": float(count.std()),
+            "share_above_k": float((count > K).mean()), "k": K}
+
+
 def markdown_table(out: dict) -> str:
     """The README table: one row per (architecture, column), mean ± std over seeds,
     architectures in the order they ran, columns ascending."""
@@ -173,6 +183,7 @@ def main(argv=None) -> dict:
         "note": "sweeps[name].trained_at: the revision that trained each sweep; a cached "
                 "sweep keeps the value of the results file it was first written to",
         "true_l0": toy.true_l0,
+        "true_features_per_input": features_per_input(toy),
         "settings": {"toy": "paper-main", "train": sweeps(args.quick)["topk"].train.__dict__,
                      "seeds": SEEDS, **settings},
         "sweeps": infos,
