@@ -13,7 +13,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import saes
+from .firing import FiringSpec, MagnitudeSpec
+from .hierarchy import HierarchySpec, build_tree, compensated_probs, exact_marginals
 from .validation import (
     check_choice,
     check_correlation_matrix,
@@ -23,7 +27,7 @@ from .validation import (
     check_int,
 )
 
-CORRELATION_KINDS = ("none", "matrix", "pairs", "paper")
+CORRELATION_KINDS = ("none", "matrix", "pairs", "paper", "low_rank")
 FEATURE_KINDS = ("orthogonal", "near_orthogonal", "random", "explicit")
 INIT_KINDS = ("random", "ground_truth")
 
@@ -43,6 +47,13 @@ class CorrelationSpec:
       frac_uncorrelated: fraction of pairs left uncorrelated (paper: 0.3).
       frac_positive: fraction of correlated pairs that are positive (paper: 0.5).
       strength: range of ``|C_ij|`` before repair (paper: 0.3 to 0.9).
+      rank, scale: for ``kind="low_rank"``, ``C = V Vᵀ + diag(1 − ‖v_i‖²)`` with
+        ``V [g, rank]`` drawn as ``scale · N(0, 1)`` from ``key(seed)`` (SAELens's
+        ``generate_random_low_rank_correlation_matrix``; rows rescaled so the largest
+        ``‖v_i‖²`` is 0.99 when one reaches 1).  C is never formed: the copula draws
+        ``z = V ε_r + sqrt(diag) ε``.
+      factor: an explicit ``[g][rank]`` V for ``kind="low_rank"`` instead of rank and
+        scale; every row needs ``‖v_i‖² < 1``.
 
     Example:
       >>> CorrelationSpec(kind="pairs", pairs=[(0, 1, 0.4)]).pairs
@@ -58,9 +69,32 @@ class CorrelationSpec:
     frac_uncorrelated: float = 0.3
     frac_positive: float = 0.5
     strength: tuple[float, float] = (0.3, 0.9)
+    rank: int | None = None
+    scale: float | None = None
+    factor: tuple[tuple[float, ...], ...] | None = None
 
     def __post_init__(self):
         check_choice("correlation.kind", self.kind, CORRELATION_KINDS)
+        low_rank = (self.rank, self.scale, self.factor)
+        if self.kind != "low_rank" and any(v is not None for v in low_rank):
+            raise ValueError("correlation.rank, scale and factor apply to kind='low_rank' "
+                             f"only; got kind={self.kind!r}")
+        if self.kind == "low_rank":
+            if (self.factor is None) == (self.rank is None or self.scale is None):
+                raise ValueError("correlation kind='low_rank' needs either rank and scale "
+                                 "(a random factor) or factor (an explicit [g][rank] list), "
+                                 "not both")
+            if self.factor is None:
+                check_int("correlation.rank", self.rank, lo=1)
+                check_float("correlation.scale", self.scale, lo=0.0)
+            else:
+                if isinstance(self.factor, (str, bytes, dict)) or not hasattr(
+                        self.factor, "__iter__"):
+                    raise ValueError(f"correlation.factor={self.factor!r}; expected a "
+                                     "[g][rank] list of numbers")
+                rows = tuple(check_floats(f"correlation.factor[{i}]", r)
+                             for i, r in enumerate(self.factor))
+                object.__setattr__(self, "factor", rows)
         if self.kind == "matrix" and self.matrix is None:
             raise ValueError("correlation.matrix is missing; kind='matrix' needs a [g][g] matrix")
         if self.kind == "pairs" and self.pairs is None:
@@ -90,6 +124,27 @@ class CorrelationSpec:
                 if i == j:
                     raise ValueError(f"correlation.pairs[{idx}]={pair}; expected i != j")
                 check_float(f"correlation.pairs[{idx}][2]", pair[2], -1.0, 1.0)
+        if self.kind == "low_rank" and self.factor is not None:
+            widths = {len(r) for r in self.factor}
+            if len(self.factor) != n_features or len(widths) != 1 or 0 in widths:
+                raise ValueError(f"correlation.factor has shape [{len(self.factor)}]"
+                                 f"[{sorted(widths)}]; expected [n_features={n_features}]"
+                                 "[rank] with one rank >= 1 for every row")
+            norms = [sum(v * v for v in r) for r in self.factor]
+            worst = max(range(n_features), key=norms.__getitem__)
+            if norms[worst] >= 1.0:
+                raise ValueError(f"correlation.factor row {worst} has squared norm "
+                                 f"{norms[worst]:.4g}; expected < 1 (C = V Vᵀ + diag needs a "
+                                 "positive diagonal)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the low-rank fields only where used, so the digests of configs
+        written before they existed are unchanged)."""
+        data = dataclasses.asdict(self)
+        for name in ("rank", "scale", "factor"):
+            if data[name] is None:
+                data.pop(name)
+        return data
 
 
 @dataclass(frozen=True)
@@ -119,6 +174,19 @@ class ToyConfig:
       feature_seed: seed of the JAX key that draws the feature directions.
       mu: mean magnitude of a firing feature (paper: 1.0), finite.
       sigma: magnitude standard deviation (paper: 0.15), >= 0.
+      firing: a :class:`~toysae.firing.FiringSpec` rule for the probabilities
+        (``zipf``, ``linear``, ``constant``, ``uniform``); exactly one of ``probs``,
+        ``ramp`` and ``firing`` is given.
+      magnitude: per-feature magnitude profiles (:class:`~toysae.firing.MagnitudeSpec`)
+        instead of the scalar ``mu`` and ``sigma`` (which must then keep their defaults).
+      hierarchy: a forest over the features (:class:`~toysae.hierarchy.HierarchySpec`):
+        children fire only with their parents, exclusive siblings one at a time.
+      bias_norm: norm of a constant bias added to every input (direction drawn from the
+        feature key; SynthSAEBench: 0.5), >= 0.
+      max_active: build inputs from at most this many active features per input (the
+        sparse path, cost ∝ batch · max_active · d instead of batch · g · d); an input
+        with more is an error naming the measured count, never a silent truncation.
+        None: the dense path.
 
     Example:
       >>> toy = ToyConfig(n_features=5, dim=20, probs=(0.4,) * 5)
@@ -139,19 +207,44 @@ class ToyConfig:
     mu: float = 1.0
     sigma: float = 0.15
     directions: tuple[tuple[float, ...], ...] | None = None
+    firing: FiringSpec | None = None
+    magnitude: MagnitudeSpec | None = None
+    hierarchy: HierarchySpec | None = None
+    bias_norm: float = 0.0
+    max_active: int | None = None
 
     def __post_init__(self):
         g = check_int("n_features", self.n_features, lo=1)
         check_int("dim", self.dim, lo=1)
-        if (self.probs is None) == (self.ramp is None):
-            raise ValueError("give exactly one of probs (a list of g probabilities) and ramp "
-                             "((slope, offset) of the paper's linear ramp)")
+        if sum(v is not None for v in (self.probs, self.ramp, self.firing)) != 1:
+            raise ValueError("give exactly one of probs (a list of g probabilities), ramp "
+                             "((slope, offset) of the paper's linear ramp) and firing (a "
+                             "rule: zipf, linear, constant, uniform)")
+        if isinstance(self.firing, dict):
+            _check_keys("firing", self.firing, FiringSpec)
+            object.__setattr__(self, "firing", FiringSpec(**self.firing))
+        if self.firing is not None and not isinstance(self.firing, FiringSpec):
+            raise ValueError(f"firing={self.firing!r}; expected an object with a kind")
+        if self.magnitude is not None:
+            object.__setattr__(self, "magnitude", MagnitudeSpec.parse(self.magnitude))
+            if (self.mu, self.sigma) != (1.0, 0.15):
+                raise ValueError("give either mu and sigma (scalars) or magnitude "
+                                 "(per-feature profiles), not both")
+        if self.hierarchy is not None:
+            hier = HierarchySpec.from_dict(self.hierarchy)
+            object.__setattr__(self, "hierarchy", hier)
+            if hier.n_used() > g:
+                raise ValueError(f"hierarchy uses features up to index {hier.n_used() - 1}; "
+                                 f"n_features={g}")
+        check_float("bias_norm", self.bias_norm, lo=0.0)
+        if self.max_active is not None:
+            check_int("max_active", self.max_active, 1, g)
         if self.probs is not None:
             probs = check_floats("probs", self.probs, lo=0.0, hi=1.0, lo_open=True)
             if len(probs) != g:
                 raise ValueError(f"probs has length {len(probs)}; expected n_features={g}")
             object.__setattr__(self, "probs", probs)
-        else:
+        elif self.ramp is not None:
             ramp = check_floats("ramp", self.ramp)
             if len(ramp) != 2:
                 raise ValueError(f"ramp={self.ramp}; expected [slope, offset]")
@@ -181,21 +274,53 @@ class ToyConfig:
         """Per-feature firing probabilities ``p_i``, length g."""
         if self.probs is not None:
             return self.probs
+        if self.firing is not None:
+            return self.firing.probs(self.n_features)
         slope, offset = self.ramp
         g = self.n_features
         return tuple(slope * (g - 1 - i) / g + offset for i in range(g))
 
     @property
     def true_l0(self) -> float:
-        """Exact true L0 ``Σ_i p_i`` (expected number of firing features per input)."""
-        return float(sum(self.firing_probs()))
+        """True L0, the expected number of firing features per input: ``Σ_i p_i``
+        without a hierarchy; with one, exact for independent firing and otherwise
+        estimated by sampling (:func:`toysae.generator.true_l0_report` says which)."""
+        if self.hierarchy is None:
+            return float(sum(self.firing_probs()))
+        if self.correlation.kind != "none":
+            raise ValueError("a hierarchy over correlated features has no closed-form true "
+                             "L0; estimate it with toysae.true_l0_report(cfg)")
+        return float(self.marginals().sum())
+
+    def sampling_probs(self) -> np.ndarray:
+        """``[g]`` probabilities the copula samples with: :meth:`firing_probs`, raised
+        for children by the hierarchy's ``compensate`` (:mod:`toysae.hierarchy`)."""
+        probs = np.asarray(self.firing_probs(), np.float64)
+        if self.hierarchy is None or not self.hierarchy.compensate:
+            return probs
+        return compensated_probs(probs, build_tree(self.hierarchy, self.n_features))
+
+    def marginals(self) -> np.ndarray:
+        """``[g]`` exact firing probability of each feature (independent firing or no
+        hierarchy; see :func:`toysae.hierarchy.exact_marginals`)."""
+        probs = self.sampling_probs()
+        if self.hierarchy is None:
+            return probs
+        return exact_marginals(probs, build_tree(self.hierarchy, self.n_features))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``directions`` only where given, so the digests of configs
-        written before the field existed are unchanged)."""
+        """The JSON form (fields added after the first release only where given, so the
+        digests of configs written before they existed are unchanged)."""
         data = dataclasses.asdict(self)
-        if self.directions is None:
-            data.pop("directions")
+        data["correlation"] = self.correlation.to_dict()
+        for name in ("directions", "firing", "magnitude", "hierarchy", "max_active"):
+            value = getattr(self, name)
+            if value is None:
+                data.pop(name)
+            elif hasattr(value, "to_dict"):
+                data[name] = value.to_dict()
+        if self.bias_norm == 0.0:
+            data.pop("bias_norm")
         return data
 
     @classmethod
@@ -210,6 +335,9 @@ class ToyConfig:
             data["correlation"] = CorrelationSpec(**data["correlation"])
         elif data.get("correlation") is None:
             data.pop("correlation", None)
+        for name in ("directions", "firing", "magnitude", "hierarchy", "max_active"):
+            if name in data and data[name] is None:
+                data.pop(name)
         return cls(**data)
 
 

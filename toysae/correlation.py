@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import jax
 import numpy as np
 
 
@@ -157,3 +158,33 @@ def cholesky_factor(corr: np.ndarray) -> np.ndarray:
         return np.linalg.cholesky(corr)
     except np.linalg.LinAlgError:
         return np.linalg.cholesky(repair_psd(corr))
+
+
+def low_rank_factor(seed: int, n_features: int, rank: int, scale: float) -> np.ndarray:
+    """Random factor V of a low-rank correlation ``C = V Vᵀ + diag(1 − ‖v_i‖²)``.
+
+    Follows SAELens's ``generate_random_low_rank_correlation_matrix``: entries
+    ``scale · N(0, 1)`` (drawn here from ``jax.random.key(seed)``); if a row reaches
+    ``‖v_i‖² >= 1`` the whole factor is rescaled so the largest is 0.99, keeping the
+    diagonal positive.  C itself is never formed.
+
+    Args:
+      seed: seed of the JAX key.
+      n_features: g.
+      rank: r.
+      scale: standard deviation of the entries, >= 0.
+
+    Returns:
+      ``[g, r]`` float64 factor.
+
+    Example:
+      >>> v = low_rank_factor(0, 1000, 25, 0.1)
+      >>> v.shape, bool((v ** 2).sum(1).max() < 1)
+      ((1000, 25), True)
+    """
+    v = np.asarray(jax.random.normal(jax.random.key(seed), (n_features, rank)), np.float64)
+    v = v * scale
+    worst = float((v * v).sum(1).max())
+    if worst >= 1.0:
+        v = v * np.sqrt(0.99 / worst)
+    return v

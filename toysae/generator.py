@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +14,14 @@ import numpy as np
 from scipy.special import ndtri
 
 from .config import ToyConfig
-from .correlation import cholesky_factor, pairs_correlation, paper_random_correlation
+from .correlation import (
+    cholesky_factor,
+    low_rank_factor,
+    pairs_correlation,
+    paper_random_correlation,
+)
 from .features import near_orthogonal_features, orthogonal_features, random_features
+from .hierarchy import HierarchyArrays, build_tree, exact_marginals
 from .validation import check_correlation_matrix
 
 
@@ -23,12 +32,21 @@ class ToyModel:
 
     Attributes:
       features: ``[g, d]`` unit true feature directions F (rows).
-      probs: ``[g]`` firing probabilities p_i.
+      probs: ``[g]`` sampling probabilities p_i of the copula (the firing
+        probabilities, raised for children by a compensating hierarchy).
       thresholds: ``[g]`` copula thresholds ``Φ⁻¹(1 − p_i)`` (``-inf`` where p = 1).
-      chol: ``[g, g]`` lower Cholesky factor of C (identity when uncorrelated).
+      chol: ``[g, g]`` lower Cholesky factor of C (identity when uncorrelated; None for
+        a low-rank C).
       mu: ``[g]`` magnitude means.
       sigma: ``[g]`` magnitude standard deviations.
       correlated: static flag; False skips the copula matmul.
+      factor: ``[g, r]`` low-rank factor V of ``C = V Vᵀ + diag`` (None otherwise).
+      diag_sqrt: ``[g]`` ``sqrt(1 − ‖v_i‖²)`` of a low-rank C (None otherwise).
+      bias: ``[d]`` bias added to every input (None: none).
+      hierarchy: the forest (:class:`~toysae.hierarchy.HierarchyArrays`) or None.
+      marginals: ``[g]`` exact firing probabilities where known (None: a hierarchy over
+        correlated features, whose L0 :func:`true_l0_report` estimates).
+      max_active: static cap of the sparse path (None: dense path).
 
     Example:
       >>> from toysae import presets
@@ -40,10 +58,16 @@ class ToyModel:
     features: jax.Array
     probs: jax.Array
     thresholds: jax.Array
-    chol: jax.Array
+    chol: jax.Array | None
     mu: jax.Array
     sigma: jax.Array
     correlated: bool = dataclasses.field(default=True, metadata=dict(static=True))
+    factor: jax.Array | None = None
+    diag_sqrt: jax.Array | None = None
+    bias: jax.Array | None = None
+    hierarchy: HierarchyArrays | None = None
+    marginals: jax.Array | None = None
+    max_active: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def n_features(self) -> int:
@@ -55,24 +79,91 @@ class ToyModel:
 
     @property
     def true_l0(self) -> float:
-        """Exact true L0, ``Σ_i p_i``."""
-        return float(np.sum(np.asarray(self.probs, dtype=np.float64)))
+        """Exact true L0, ``Σ_i P(feature i fires)``.
+
+        Raises:
+          ValueError: for a hierarchy over correlated features (no closed form; use
+            :func:`true_l0_report` on its config).
+        """
+        probs = self.probs if self.marginals is None else self.marginals
+        if self.hierarchy is not None and self.marginals is None:
+            raise ValueError("a hierarchy over correlated features has no closed-form true "
+                             "L0; estimate it with toysae.true_l0_report(cfg)")
+        return float(np.sum(np.asarray(probs, dtype=np.float64)))
 
     @property
     def correlation(self) -> np.ndarray:
-        """``[g, g]`` copula correlation ``C = L Lᵀ``."""
+        """``[g, g]`` copula correlation ``C`` (formed on request, also for a low-rank C)."""
+        if self.factor is not None:
+            v = np.asarray(self.factor, np.float64)
+            c = v @ v.T
+            np.fill_diagonal(c, 1.0)
+            return c
         chol = np.asarray(self.chol, dtype=np.float64)
         return chol @ chol.T
 
-    def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        """Draws ``n`` inputs.
+    def _latent(self, key: jax.Array, n: int) -> jax.Array:
+        """``[n, g]`` latent Gaussians ``z ~ N(0, C)`` of the copula."""
+        g = self.n_features
+        if self.factor is not None:
+            eps = jax.random.normal(key, (n, self.factor.shape[1]), self.features.dtype)
+            own = jax.random.normal(jax.random.fold_in(key, 1), (n, g), self.features.dtype)
+            return eps @ self.factor.T + self.diag_sqrt * own
+        z = jax.random.normal(key, (n, g), dtype=self.features.dtype)
+        return z @ self.chol.T if self.correlated else z
+
+    def _events(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+        """``(fires [n, g] bool, mags [n, g])`` after the hierarchy (paper §3; the
+        hierarchy's semantics in :mod:`toysae.hierarchy`)."""
+        kz, km = jax.random.split(key)
+        fires = self._latent(kz, n) > self.thresholds
+        eps = jax.random.normal(km, (n, self.n_features), self.features.dtype)
+        mags = jax.nn.relu(self.mu + self.sigma * eps)
+        if self.hierarchy is not None:
+            fires, mags = self.hierarchy.apply(fires, mags, self.mu, jax.random.fold_in(km, 1))
+        return fires, mags
+
+    def draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Draws ``n`` inputs and counts their active features.
 
         Args:
           key: JAX PRNG key.
           n: number of samples (static).
 
         Returns:
-          ``(coeffs [n, g], x [n, d])`` with ``x = coeffs @ features``.
+          ``(coeffs [n, g], x [n, d], most)``: ``x = coeffs @ F (+ bias)`` and the
+          largest number of active features in one input (int32 scalar).  On the sparse
+          path an input with more than ``max_active`` gets ``x = NaN``: never a silently
+          truncated input; callers check ``most`` (the sweep raises on it).
+        """
+        g = self.n_features
+        fires, mags = self._events(key, n)
+        coeffs = jnp.where(fires, mags, 0.0)
+        count = jnp.sum(fires, axis=1)
+        if self.max_active is None:
+            x = coeffs @ self.features
+        else:
+            idx = jax.vmap(lambda row: jnp.nonzero(row, size=self.max_active,
+                                                   fill_value=g)[0])(fires)  # [n, A]
+            padded = jnp.concatenate([coeffs, jnp.zeros((n, 1), coeffs.dtype)], axis=1)
+            vals = jnp.take_along_axis(padded, idx, axis=1)  # [n, A]
+            feats = jnp.concatenate([self.features, jnp.zeros((1, self.dim),
+                                                              self.features.dtype)])
+            x = jnp.einsum("na,nad->nd", vals, feats[idx])
+            x = jnp.where((count > self.max_active)[:, None], jnp.nan, x)
+        if self.bias is not None:
+            x = x + self.bias
+        return coeffs, x, jnp.max(count)
+
+    def sample(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+        """Draws ``n`` inputs (:meth:`draw` without the count).
+
+        Args:
+          key: JAX PRNG key.
+          n: number of samples (static).
+
+        Returns:
+          ``(coeffs [n, g], x [n, d])`` with ``x = coeffs @ features (+ bias)``.
 
         Example:
           >>> from toysae import presets
@@ -81,15 +172,8 @@ class ToyModel:
           >>> coeffs.shape, x.shape
           ((4, 5), (4, 20))
         """
-        kz, km = jax.random.split(key)
-        g = self.n_features
-        z = jax.random.normal(kz, (n, g), dtype=self.features.dtype)
-        if self.correlated:
-            z = z @ self.chol.T
-        fires = z > self.thresholds
-        mags = jax.nn.relu(self.mu + self.sigma * jax.random.normal(km, (n, g), z.dtype))
-        coeffs = jnp.where(fires, mags, 0.0)
-        return coeffs, coeffs @ self.features
+        coeffs, x, _ = self.draw(key, n)
+        return coeffs, x
 
     def empirical_l0(self, key: jax.Array, n: int = 200_000) -> float:
         """Mean number of firing features per input on ``n`` samples.
@@ -99,11 +183,7 @@ class ToyModel:
           >>> round(presets.build("paper-small-pos").empirical_l0(jax.random.key(0)), 1)
           2.0
         """
-        kz, _ = jax.random.split(key)
-        z = jax.random.normal(kz, (n, self.n_features))
-        if self.correlated:
-            z = z @ self.chol.T
-        return float(jnp.mean(jnp.sum(z > self.thresholds, axis=1)))
+        return float(jnp.mean(jnp.sum(self._events(key, n)[0], axis=1)))
 
 
 def correlation_matrix(cfg: ToyConfig) -> np.ndarray | None:
@@ -123,7 +203,7 @@ def correlation_matrix(cfg: ToyConfig) -> np.ndarray | None:
       ((5, 5), -0.4, 0.0)
     """
     spec, g = cfg.correlation, cfg.n_features
-    if spec.kind == "none":
+    if spec.kind in ("none", "low_rank"):
         return None
     if spec.kind == "paper":
         return paper_random_correlation(
@@ -144,12 +224,16 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
     Returns:
       A :class:`ToyModel` with float32 arrays.
 
+    Raises:
+      ValueError: when :func:`memory_estimate` exceeds this machine's memory.
+
     Example:
       >>> from toysae import presets
       >>> toy = build_toy(presets.get("paper-main"))
       >>> toy.features.shape, toy.probs.shape, toy.chol.shape, round(toy.true_l0, 4)
       ((50, 100), (50,), (50, 50), 10.9525)
     """
+    check_memory(cfg)
     g, d = cfg.n_features, cfg.dim
     key = jax.random.key(cfg.feature_seed)
     if cfg.features == "orthogonal":
@@ -162,16 +246,137 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
         feats = np.where(np.abs(norms - 1) <= 1e-6, feats, feats / norms)
     else:
         feats = near_orthogonal_features(key, g, d, cfg.target_cos)
-    probs = np.asarray(cfg.firing_probs(), dtype=np.float64)
+    probs = cfg.sampling_probs()
     thresholds = ndtri(1.0 - probs)  # -inf where p = 1: always fires
-    corr = correlation_matrix(cfg)
-    chol = np.eye(g) if corr is None else cholesky_factor(corr)
+    spec = cfg.correlation
+    factor = diag_sqrt = None
+    if spec.kind == "low_rank":
+        v = (np.asarray(spec.factor, np.float64) if spec.factor is not None
+             else low_rank_factor(spec.seed, g, spec.rank, spec.scale))
+        factor = jnp.asarray(v, jnp.float32)
+        diag_sqrt = jnp.asarray(np.sqrt(1.0 - np.sum(v * v, axis=1)), jnp.float32)
+        chol, correlated = None, True
+    else:
+        corr = correlation_matrix(cfg)
+        chol = jnp.asarray(np.eye(g) if corr is None else cholesky_factor(corr), jnp.float32)
+        correlated = corr is not None
+    if cfg.magnitude is None:
+        mu, sigma = np.full(g, cfg.mu), np.full(g, cfg.sigma)
+    else:
+        mu, sigma = cfg.magnitude.mean.values(g), cfg.magnitude.std.values(g)
+    bias = None
+    if cfg.bias_norm > 0:
+        b = jax.random.normal(jax.random.fold_in(key, 1), (d,), jnp.float32)
+        bias = cfg.bias_norm * b / jnp.linalg.norm(b)
+    hier = marginals = None
+    if cfg.hierarchy is not None:
+        tree = build_tree(cfg.hierarchy, g)
+        hier = HierarchyArrays.from_tree(tree, cfg.hierarchy.scale_children)
+        if spec.kind == "none":
+            marginals = jnp.asarray(exact_marginals(probs, tree), jnp.float32)
     return ToyModel(
         features=jnp.asarray(feats, jnp.float32),
         probs=jnp.asarray(probs, jnp.float32),
         thresholds=jnp.asarray(thresholds, jnp.float32),
-        chol=jnp.asarray(chol, jnp.float32),
-        mu=jnp.full((g,), cfg.mu, jnp.float32),
-        sigma=jnp.full((g,), cfg.sigma, jnp.float32),
-        correlated=corr is not None,
+        chol=chol,
+        mu=jnp.asarray(mu, jnp.float32),
+        sigma=jnp.asarray(sigma, jnp.float32),
+        correlated=correlated,
+        factor=factor,
+        diag_sqrt=diag_sqrt,
+        bias=bias,
+        hierarchy=hier,
+        marginals=marginals,
+        max_active=cfg.max_active,
     )
+
+
+def memory_estimate(cfg: ToyConfig, batch: int = 1024) -> dict[str, int]:
+    """Bytes the toy needs before anything is built: its arrays, the float64 work of a
+    dense correlation (matrix, eigendecomposition, Cholesky), near-orthogonal
+    optimisation, and one sampling batch of ``batch`` inputs.
+
+    Example:
+      >>> from toysae import presets
+      >>> est = memory_estimate(presets.get("paper-main"))
+      >>> sorted(est), est["total"] < 2**30
+      (['batch', 'correlation', 'features', 'total'], True)
+    """
+    g, d = cfg.n_features, cfg.dim
+    out = {"features": 3 * 8 * g * d}
+    if cfg.features == "near_orthogonal":
+        out["features"] += 4 * 4 * g * g
+    kind = cfg.correlation.kind
+    if kind == "low_rank":
+        rank = cfg.correlation.rank or len(cfg.correlation.factor[0])
+        out["correlation"] = 8 * 3 * g * rank
+    else:
+        out["correlation"] = 0 if kind == "none" else 8 * 5 * g * g
+        out["correlation"] += 4 * g * g  # the float32 Cholesky factor (identity included)
+    active = g if cfg.max_active is None else cfg.max_active
+    out["batch"] = 4 * batch * (8 * g + active * d)
+    out["total"] = sum(out.values())
+    return out
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(cfg: ToyConfig, batch: int = 1024) -> None:
+    """Refuses a toy whose :func:`memory_estimate` exceeds this machine's memory, before
+    anything is allocated (naming the largest part)."""
+    est = memory_estimate(cfg, batch)
+    have = machine_memory()
+    if est["total"] > have:
+        part = max((k for k in est if k != "total"), key=est.__getitem__)
+        raise ValueError(
+            f"toy model (n_features={cfg.n_features}, dim={cfg.dim}, correlation.kind="
+            f"{cfg.correlation.kind!r}) needs about {est['total'] / 2**30:.1f} GiB "
+            f"(mostly {part}: {est[part] / 2**30:.1f} GiB); this machine has "
+            f"{have / 2**30:.1f} GiB. Use fewer features, correlation kind 'low_rank' "
+            "instead of a dense matrix, or max_active (the sparse path)")
+
+
+_L0_CACHE: dict[str, dict] = {}
+
+
+def true_l0_report(cfg: ToyConfig, n: int = 1 << 20, seed: int = 0,
+                   batch: int = 8192) -> dict:
+    """The true L0 of a toy and how it is known.
+
+    Exact (``Σ p_i``, or the hierarchy's exact marginals for independent firing)
+    wherever the structure allows; otherwise (a hierarchy over correlated features) the
+    mean firing count over ``n`` samples drawn with ``key(seed)`` (at least 1M), with its
+    standard error.  Results are cached per config in this process.
+
+    Returns:
+      ``{"value", "method": "exact" | "estimate", "se", "n"}`` (``se`` and ``n`` None
+      for an exact value).
+
+    Example:
+      >>> from toysae import presets
+      >>> true_l0_report(presets.get("paper-main"))["method"]
+      'exact'
+    """
+    if cfg.hierarchy is None or cfg.correlation.kind == "none":
+        return {"value": cfg.true_l0, "method": "exact", "se": None, "n": None}
+    if n < 1 << 20:
+        raise ValueError(f"n={n}; an estimated true L0 uses at least {1 << 20} samples")
+    cache_key = json.dumps([cfg.to_dict(), n, seed, batch], sort_keys=True)
+    if cache_key not in _L0_CACHE:
+        toy = build_toy(cfg)
+        counts = _fire_counts(toy, jax.random.key(seed), batch, -(-n // batch))
+        counts = np.asarray(counts, np.float64).reshape(-1)
+        _L0_CACHE[cache_key] = {"value": float(counts.mean()), "method": "estimate",
+                                "se": float(counts.std(ddof=1) / np.sqrt(counts.size)),
+                                "n": int(counts.size)}
+    return dict(_L0_CACHE[cache_key])
+
+
+@partial(jax.jit, static_argnames=("batch", "n_batches"))
+def _fire_counts(toy: ToyModel, key: jax.Array, batch: int, n_batches: int) -> jax.Array:
+    def one(_, i):
+        return None, jnp.sum(toy._events(jax.random.fold_in(key, i), batch)[0], axis=1)
+    return jax.lax.scan(one, None, jnp.arange(n_batches))[1]
