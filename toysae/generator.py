@@ -112,23 +112,48 @@ class ToyModel:
         z = jax.random.normal(key, (n, g), dtype=self.features.dtype)
         return z @ self.chol.T if self.correlated else z
 
-    def _events(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        """``(fires [n, g] bool, mags [n, g])`` after the hierarchy (paper §3; the
-        hierarchy's semantics in :mod:`toysae.hierarchy`)."""
-        kz, km = jax.random.split(key)
-        fires = self._latent(kz, n) > self.thresholds
-        eps = jax.random.normal(km, (n, self.n_features), self.features.dtype)
-        mags = jax.nn.relu(self.mu + self.sigma * eps)
-        if self.hierarchy is not None:
-            fires, mags = self.hierarchy.apply(fires, mags, self.mu, jax.random.fold_in(km, 1))
-        return fires, mags
+    def _events(self, key: jax.Array, n: int):
+        """Firing events and magnitudes after the hierarchy (paper §3; the hierarchy's
+        semantics in :mod:`toysae.hierarchy`).
 
-    def draw(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        Without a cap (``max_active`` None) every feature draws a magnitude, as the
+        paper's toys always have: returns ``(fires [n, g], mags [n, g], None, None)``.
+        With a cap only the active features do: the first ``max_active`` of each input
+        in feature order draw ``[n, max_active]`` normals, the cost of the active
+        features instead of g; returns ``(fires, None, idx [n, A], vals [n, A])``, the
+        active features' indices (ascending, padded with g) and coefficients.
+        """
+        kz, km = jax.random.split(key)
+        g = self.n_features
+        hier = self.hierarchy
+        fires = self._latent(kz, n) > self.thresholds
+        if hier is not None:
+            fires = hier.gate(fires, jax.random.fold_in(km, 1))
+        if self.max_active is None:
+            eps = jax.random.normal(km, (n, g), self.features.dtype)
+            mags = jax.nn.relu(self.mu + self.sigma * eps)
+            if hier is not None and hier.scale_children:
+                mags = hier.scale(mags, self.mu)
+            return fires, mags, None, None
+        idx = jax.vmap(lambda row: jnp.nonzero(row, size=self.max_active,
+                                               fill_value=g)[0])(fires)  # [n, A]
+        eps = jax.random.normal(km, idx.shape, self.features.dtype)
+        mu = jnp.concatenate([self.mu, jnp.ones((1,), self.mu.dtype)])
+        sigma = jnp.concatenate([self.sigma, jnp.zeros((1,), self.sigma.dtype)])
+        vals = jnp.where(idx < g, jax.nn.relu(mu[idx] + sigma[idx] * eps), 0.0)
+        if hier is not None and hier.scale_children:
+            vals = vals * jax.vmap(hier.slot_factors, in_axes=(0, 0, None))(idx, vals, mu)
+        return fires, None, idx, vals
+
+    def draw(self, key: jax.Array, n: int, dense: bool = False
+             ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Draws ``n`` inputs and counts their active features.
 
         Args:
           key: JAX PRNG key.
           n: number of samples (static).
+          dense: build ``x`` as ``coeffs @ F`` even when the toy has a cap (the same
+            samples as the sparse path, for checking it; no NaN rows).
 
         Returns:
           ``(coeffs [n, g], x [n, d], most)``: ``x = coeffs @ F (+ bias)`` and the
@@ -136,17 +161,17 @@ class ToyModel:
           path an input with more than ``max_active`` gets ``x = NaN``: never a silently
           truncated input; callers check ``most`` (the sweep raises on it).
         """
-        g = self.n_features
-        fires, mags = self._events(key, n)
-        coeffs = jnp.where(fires, mags, 0.0)
+        fires, mags, idx, vals = self._events(key, n)
+        if idx is None:
+            coeffs = jnp.where(fires, mags, 0.0)
+        else:
+            rows = jnp.arange(n)[:, None]
+            coeffs = jnp.zeros((n, self.n_features + 1), vals.dtype).at[rows, idx].set(vals)
+            coeffs = coeffs[:, :-1]
         count = jnp.sum(fires, axis=1)
-        if self.max_active is None:
+        if idx is None or dense:
             x = coeffs @ self.features
         else:
-            idx = jax.vmap(lambda row: jnp.nonzero(row, size=self.max_active,
-                                                   fill_value=g)[0])(fires)  # [n, A]
-            padded = jnp.concatenate([coeffs, jnp.zeros((n, 1), coeffs.dtype)], axis=1)
-            vals = jnp.take_along_axis(padded, idx, axis=1)  # [n, A]
             feats = jnp.concatenate([self.features, jnp.zeros((1, self.dim),
                                                               self.features.dtype)])
             x = jnp.einsum("na,nad->nd", vals, feats[idx])
@@ -313,8 +338,8 @@ def memory_estimate(cfg: ToyConfig, batch: int = 1024) -> dict[str, int]:
     else:
         out["correlation"] = 0 if kind == "none" else 8 * 5 * g * g
         out["correlation"] += 4 * g * g  # the float32 Cholesky factor (identity included)
-    active = g if cfg.max_active is None else cfg.max_active
-    out["batch"] = 4 * batch * (8 * g + active * d)
+    gathered = 0 if cfg.max_active is None else cfg.max_active * d  # sparse path's rows
+    out["batch"] = 4 * batch * (8 * g + gathered + d)
     out["total"] = sum(out.values())
     return out
 

@@ -12,8 +12,11 @@ Semantics (ours; SAELens's ``sae_lens/synthetic/hierarchy/modifier.py`` for comp
       ``parent magnitude / parent mean magnitude`` (the parent's already-scaled value,
       so the factor compounds down a tree);
    c. in each exclusive set of siblings, when more than one fired, one of them is kept,
-      chosen uniformly at random (the largest of i.i.d. uniform priorities), and the
-      others are switched off, so their own children are switched off at the next level.
+      chosen uniformly at random, and the others are switched off, so their own
+      children are switched off at the next level.
+
+Scaling (2b) depends only on the parents' final magnitudes, so it is applied after all
+gating, level by level; the result is the same as interleaving the steps.
 
 SAELens gates on the parent's *value* (> 0); we gate on the parent's firing event.
 They differ only when a firing parent's magnitude is clipped to 0 by the ReLU
@@ -347,60 +350,147 @@ def exact_marginals(sampling: np.ndarray, tree: Tree) -> np.ndarray:
 class HierarchyArrays:
     """The forest as JAX arrays, carried by :class:`~toysae.generator.ToyModel`.
 
+    Features are visited in level order: ``perm`` sorts them by depth (stably), so level
+    L is the static slice ``bounds[L]`` of the permuted axis, and each level reads only
+    the level above it.  Work per input is proportional to the features in the forest,
+    not to ``g`` per level.
+
     Attributes:
-      parent: ``[g]`` int32 parent index (a feature's own index for roots and features
-        outside the forest).
-      depth: ``[g]`` int32 depth.
-      eset: ``[g]`` int32 exclusive-set index (``n_sets`` when in none).
-      n_levels: static number of levels below the roots.
+      perm: ``[g]`` int32 feature indices in level order; ``inv`` its inverse.
+      parent: per level L >= 1, ``[m_L]`` int32 position of each member's parent within
+        level L − 1.
+      peers: per level, ``[m_L, s]`` int32 positions (within the level) of the members of
+        each member's exclusive set, itself first alone when in none, padded with m_L.
+      slot: per level, ``[m_L]`` int32 position of the member in its ``peers`` row.
+      eset: per level, ``[m_L]`` int32 exclusive-set index (``n_sets`` when in none).
+      ancestors: ``[g + 1, D]`` int32 ancestors of each feature, parent first, padded
+        with g (row g, all padding, serves padded slots).
+      bounds: static ``((lo, hi), ...)`` slices of the levels 0, 1, ….
       n_sets: static number of exclusive sets.
       scale_children: static flag (module docstring).
     """
 
-    parent: jax.Array
-    depth: jax.Array
-    eset: jax.Array
-    n_levels: int = dataclasses.field(metadata=dict(static=True))
+    perm: jax.Array
+    inv: jax.Array
+    parent: tuple[jax.Array, ...]
+    peers: tuple[jax.Array, ...]
+    slot: tuple[jax.Array, ...]
+    eset: tuple[jax.Array, ...]
+    ancestors: jax.Array
+    bounds: tuple[tuple[int, int], ...] = dataclasses.field(metadata=dict(static=True))
     n_sets: int = dataclasses.field(metadata=dict(static=True))
     scale_children: bool = dataclasses.field(metadata=dict(static=True))
 
     @classmethod
     def from_tree(cls, tree: Tree, scale_children: bool) -> HierarchyArrays:
         g = tree.parent.shape[0]
-        return cls(parent=jnp.asarray(np.where(tree.parent >= 0, tree.parent, np.arange(g)),
-                                      jnp.int32),
-                   depth=jnp.asarray(tree.depth, jnp.int32),
-                   eset=jnp.asarray(np.where(tree.eset >= 0, tree.eset, tree.n_sets),
-                                    jnp.int32),
-                   n_levels=tree.n_levels, n_sets=tree.n_sets,
+        perm = np.argsort(tree.depth, kind="stable")
+        inv = np.empty(g, np.int64)
+        inv[perm] = np.arange(g)
+        sizes = np.bincount(tree.depth, minlength=tree.n_levels + 1)
+        edges = np.concatenate([[0], np.cumsum(sizes)])
+        bounds = tuple((int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True))
+        local = inv - edges[tree.depth]  # position of each feature within its level
+        parent, peers, slot, eset = [], [], [], []
+        for lo, hi in bounds[1:]:
+            feats = perm[lo:hi]
+            m = hi - lo
+            parent.append(jnp.asarray(local[tree.parent[feats]], jnp.int32))
+            sets = tree.eset[feats]
+            width = max([1] + [int(np.sum(sets == s)) for s in np.unique(sets[sets >= 0])])
+            rows = np.full((m, width), m, np.int64)
+            rows[:, 0] = np.arange(m)
+            pos = np.zeros(m, np.int64)
+            for s in np.unique(sets[sets >= 0]):
+                members = np.nonzero(sets == s)[0]
+                rows[members, :len(members)] = members
+                pos[members] = np.arange(len(members))
+            peers.append(jnp.asarray(rows, jnp.int32))
+            slot.append(jnp.asarray(pos, jnp.int32))
+            eset.append(jnp.asarray(np.where(sets >= 0, sets, tree.n_sets), jnp.int32))
+        anc = np.full((g + 1, max(1, tree.n_levels)), g, np.int64)
+        for level in range(1, tree.n_levels + 1):  # row i: parent, grandparent, ...
+            at = np.nonzero(tree.depth == level)[0]
+            anc[at, 0] = tree.parent[at]
+            anc[at, 1:level] = anc[tree.parent[at], :level - 1]
+        return cls(perm=jnp.asarray(perm, jnp.int32), inv=jnp.asarray(inv, jnp.int32),
+                   parent=tuple(parent), peers=tuple(peers), slot=tuple(slot),
+                   eset=tuple(eset), ancestors=jnp.asarray(anc, jnp.int32), bounds=bounds,
+                   n_sets=tree.n_sets,
                    scale_children=scale_children)
 
-    def apply(self, fires: jax.Array, mags: jax.Array, mean: jax.Array,
-              key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Applies the hierarchy to raw draws (module docstring, step 2).
+    def gate(self, fires: jax.Array, key: jax.Array) -> jax.Array:
+        """Applies steps 2a and 2c (module docstring) to raw firing events.
+
+        In each exclusive set whose parent fired, the ``K`` members that drew a firing
+        are ranked by feature order and the one of rank ``⌊u · K⌋`` is kept, with one
+        uniform ``u`` per input and set: a uniform choice among them, drawing
+        ``n × n_sets`` numbers instead of one per feature.
 
         Args:
           fires: ``[n, g]`` bool raw firing events.
-          mags: ``[n, g]`` raw magnitudes.
-          mean: ``[g]`` mean magnitudes (for ``scale_children``).
-          key: key of the exclusive sets' uniform priorities.
+          key: key of the sets' uniforms.
 
         Returns:
-          ``(fires, mags)`` after the hierarchy, both ``[n, g]``.
+          ``[n, g]`` bool firing events after the hierarchy.
         """
-        prio = (jax.random.uniform(key, fires.shape, mags.dtype) if self.n_sets
-                else None)
-        for level in range(1, self.n_levels + 1):
-            at = self.depth == level  # [g]
-            fires = fires & (~at | fires[:, self.parent])
-            if self.scale_children:
-                ratio = mags[:, self.parent] / mean[self.parent]
-                mags = jnp.where(at, mags * ratio, mags)
+        n = fires.shape[0]
+        u = jax.random.uniform(key, (n, self.n_sets + 1)) if self.n_sets else None
+        ordered = fires[:, self.perm]
+        lo, hi = self.bounds[0]
+        prev = ordered[:, lo:hi]
+        out = [prev]
+        for (lo, hi), parent, peers, slot, eset in zip(
+                self.bounds[1:], self.parent, self.peers, self.slot, self.eset, strict=True):
+            cur = ordered[:, lo:hi] & prev[:, parent]
             if self.n_sets:
-                member = at & (self.eset < self.n_sets)
-                score = jnp.where(fires & member, prio, -1.0)  # [n, g]
-                best = jax.vmap(lambda row: jax.ops.segment_max(
-                    row, self.eset, num_segments=self.n_sets + 1))(score)  # [n, sets + 1]
-                lose = member & (score < best[:, self.eset])
-                fires = fires & ~lose
-        return fires, mags
+                padded = jnp.concatenate([cur, jnp.zeros((n, 1), bool)], axis=1)
+                count = rank = jnp.zeros(cur.shape, jnp.int32)
+                for j in range(peers.shape[1]):  # one gather per set slot
+                    peer = padded[:, peers[:, j]].astype(jnp.int32)
+                    count = count + peer
+                    rank = rank + jnp.where(j < slot, peer, 0)
+                chosen = jnp.floor(u[:, eset] * count).astype(jnp.int32)
+                cur = cur & ((eset == self.n_sets) | (rank == chosen))
+            # Materialise each level: fused into the next level's gathers, it would be
+            # recomputed once per gathered element (measured: 10x slower).
+            cur = jax.lax.optimization_barrier(cur)
+            out.append(cur)
+            prev = cur
+        return jnp.concatenate(out, axis=1)[:, self.inv]
+
+    def scale(self, mags: jax.Array, mean: jax.Array) -> jax.Array:
+        """Step 2b: a child's magnitude times ``parent magnitude / parent mean``, level
+        by level (so the factor compounds); ``mags`` is ``[n, g]``."""
+        ordered = mags[:, self.perm]
+        mean = mean[self.perm]
+        lo, hi = self.bounds[0]
+        prev, prev_mean = ordered[:, lo:hi], mean[lo:hi]
+        out = [prev]
+        for (lo, hi), parent in zip(self.bounds[1:], self.parent, strict=True):
+            cur = ordered[:, lo:hi] * (prev[:, parent] / prev_mean[parent])
+            cur = jax.lax.optimization_barrier(cur)
+            out.append(cur)
+            prev, prev_mean = cur, mean[lo:hi]
+        return jnp.concatenate(out, axis=1)[:, self.inv]
+
+    def slot_factors(self, idx: jax.Array, raw: jax.Array, mean: jax.Array) -> jax.Array:
+        """Step 2b for one input's active features: ``Π_ancestors raw_a / mean_a``.
+
+        Scaling by the parent's *scaled* magnitude compounds to the product of the
+        ancestors' raw magnitudes over their means; every ancestor of an active feature
+        is active, so it is found among the input's active features.
+
+        Args:
+          idx: ``[A]`` ascending active-feature indices, padded with g.
+          raw: ``[A]`` their unscaled magnitudes.
+          mean: ``[g + 1]`` mean magnitudes (entry g: 1).
+
+        Returns:
+          ``[A]`` factors (1 for roots, features outside the forest and padding).
+        """
+        g = self.ancestors.shape[0] - 1
+        anc = self.ancestors[idx]  # [A, D]
+        pos = jnp.searchsorted(idx, anc.reshape(-1)).reshape(anc.shape)
+        ratio = raw[jnp.minimum(pos, idx.shape[0] - 1)] / mean[anc]
+        return jnp.prod(jnp.where(anc < g, ratio, 1.0), axis=-1)

@@ -91,7 +91,27 @@ def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
 def eval_inputs(toy: ToyModel, train: TrainConfig, n: int | None = None) -> jax.Array:
     """The evaluation set every model of a run is measured on: ``[n, d]`` inputs drawn
     with ``key(train.eval_seed)`` (``n``: ``train.n_eval``).  The one place it is made."""
-    return toy.sample(jax.random.key(train.eval_seed), train.n_eval if n is None else n)[1]
+    _, x, most = toy.draw(jax.random.key(train.eval_seed), train.n_eval if n is None else n)
+    check_active(toy, most, "the evaluation set")
+    return x
+
+
+def check_active(toy: ToyModel, most, where: str) -> None:
+    """Raises when an input of the sparse path had more active features than the toy's
+    ``max_active`` (its ``x`` is NaN, never a truncated input).
+
+    Args:
+      toy: the toy model.
+      most: the largest active count measured (any shape; None: not measured).
+      where: what was drawn, for the message.
+    """
+    if toy.max_active is None or most is None:
+        return
+    worst = int(np.max(np.asarray(most)))
+    if worst > toy.max_active:
+        raise ValueError(f"an input in {where} has {worst} active features, more than the "
+                         f"toy's max_active={toy.max_active}; raise max_active to at least "
+                         f"{worst} (or leave it unset for the dense path)")
 
 
 @partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "groups"),
@@ -127,33 +147,39 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     TRACE_COUNT["chunk"] += 1
     step = partial(opts.arch.stack_step, opts=opts)
 
+    capped = toy.max_active is not None
+
     def run_step(st, t):
         ks = k_at(t, k_start, k_end, *schedule)
-        x = jax.vmap(lambda key: toy.sample(jax.random.fold_in(key, t), batch)[1])(keys)
+        _, x, most = jax.vmap(lambda key: toy.draw(jax.random.fold_in(key, t), batch))(keys)
         if groups is None:
-            return step(st, x, ks)
-        outs = [step(part, x, ks[a:b]) for part, (a, b) in zip(st, groups, strict=True)]
-        logs = tuple(jnp.concatenate([o[1][i] for o in outs], axis=1) for i in range(3))
-        return tuple(o[0] for o in outs), logs
+            st, logs = step(st, x, ks)
+        else:
+            outs = [step(part, x, ks[a:b]) for part, (a, b) in zip(st, groups, strict=True)]
+            logs = tuple(jnp.concatenate([o[1][i] for o in outs], axis=1) for i in range(3))
+            st = tuple(o[0] for o in outs)
+        return st, logs + ((jnp.max(most),) if capped else ())
 
     def skip_step(st, t):
         zero = jnp.zeros(keys.shape + k_start.shape, jnp.float32)
-        return st, (zero, zero, zero)
+        return st, (zero, zero, zero) + ((jnp.int32(0),) if capped else ())
 
     def body(st, i):
         t = step0 + i
         active = t < n_steps
         # Steps past the end are skipped whole (no per-step select over the state).
-        st, (loss, mse, l0) = jax.lax.cond(active, run_step, skip_step, st, t)
-        return st, (loss, mse, l0, active)
+        st, logs = jax.lax.cond(active, run_step, skip_step, st, t)
+        return st, logs + (active,)
 
     if groups is not None:
         state = tuple(jax.tree.map(lambda v, a=a, b=b: v[:, a:b], state) for a, b in groups)
-    state, (loss, mse, l0, active) = jax.lax.scan(body, state, jnp.arange(length))
+    state, (loss, mse, l0, *most, active) = jax.lax.scan(body, state, jnp.arange(length))
     if groups is not None:
         state = jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *state)
     n = jnp.maximum(jnp.sum(active), 1)
     logs = dict(loss=loss.sum(0) / n, mse=mse.sum(0) / n, l0=l0.sum(0) / n)
+    if capped:  # the sparse path's largest active count, as [S, K] like the others
+        logs["most_active"] = jnp.broadcast_to(jnp.max(most[0]), loss.shape[1:])
     return state, logs
 
 
@@ -330,6 +356,7 @@ def train_sweep(
         logs = unpadded(logs)
         done = min(length, n_steps - step)
         step += done
+        check_active(toy, logs.get("most_active"), f"training batches up to step {step}")
         loss = np.asarray(logs["loss"])
         if not np.all(np.isfinite(loss)):
             bar.close()
