@@ -79,3 +79,24 @@ def test_full_sweep_benchmark_records_one_end_to_end_session(tmp_path):
         assert _positive(res["train_s"]) and _positive(res["model_samples_s"])
         assert res["end_to_end"] and len(res["sessions"]) == 1, call
         assert res["paper_budget"] is False and res["under_40_min"] is None
+
+
+def test_generator_saelens_measures_our_generator(monkeypatch):
+    """benchmarks/generator_saelens.py's measurement of our generator (the function its
+    ``ours_*`` cases call), on a tiny low-rank toy on the sparse path; no SAELens needed."""
+    import importlib
+
+    from toysae.config import CorrelationSpec, ToyConfig
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    bench = importlib.import_module("generator_saelens")
+    cfg = ToyConfig(n_features=64, dim=16, ramp=(0.3, 0.05), features="random",
+                    correlation=CorrelationSpec(kind="low_rank", rank=4, scale=0.1),
+                    max_active=32)
+    out = bench.measure_toy(cfg, batch=32, length=2, repeats=2)
+    assert set(bench.RESULT_KEYS) <= set(out)
+    assert _positive(out["samples_s"]) and _positive(out["median_call_s"])
+    assert len(out["times_s"]) == out["repeats"] == 2 and out["length"] == 2
+    assert (out["n_features"], out["dim"], out["max_active"]) == (64, 16, 32)
+    assert out["finite"] and 0 < out["most_active"] <= 32 and _positive(out["mean_active"])
+    assert out["build_s"] >= 0 and out["compile_s"] >= 0

@@ -47,7 +47,9 @@ def test_pinned_sweep_gives_the_same_records(name):
     res = run_sweep(SWEEPS[name], progress=False)
     assert len(res.records) == len(PINNED["sweeps"][name]["records"])
     for new, old in zip(res.records, PINNED["sweeps"][name]["records"], strict=True):
-        assert set(new) - set(old) == {"arch", "cos"}  # the record gained "arch" only
+        # the record gained "arch", "cos" and the firing metrics of issue 17 only
+        assert set(new) - set(old) == {"arch", "cos", "uniqueness", "precision", "recall",
+                                       "f1"}
         for key, value in old.items():
             np.testing.assert_allclose(np.asarray(new[key]), np.asarray(value), rtol=1e-6,
                                        atol=1e-9, err_msg=f"{name} {key}")

@@ -155,7 +155,7 @@ def cmd_sweep(args) -> int:
 
     n_models = len(cfg.columns) * len(cfg.seeds)
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
-          f"{cfg.toy.true_l0:.4g}; {n_models} {cfg.sae.arch} SAE(s) of width "
+          f"{_l0_text(cfg.toy)}; {n_models} {cfg.sae.arch} SAE(s) of width "
           f"{cfg.sae.width}, {cfg.train.n_steps} steps of {cfg.train.batch_size}",
           file=sys.stderr)
     result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices)
@@ -166,7 +166,8 @@ def cmd_sweep(args) -> int:
         from .store import atomic_write
 
         keep = [{k: v for k, v in r.items() if k != "cos"} for r in result.records]
-        atomic_write(args.json, json.dumps({"true_l0": cfg.toy.true_l0, "runs": keep}, indent=1))
+        atomic_write(args.json, json.dumps({"true_l0": _exact_l0(cfg.toy), "runs": keep},
+                                           indent=1, allow_nan=False))
     return EXIT_OK
 
 
@@ -199,7 +200,7 @@ def cmd_show(args) -> int:
     result = load_run(args.run_dir)
     cfg = result.config
     print(f"run {args.run_dir}: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
-          f"{cfg.toy.true_l0:.4g}, width {cfg.sae.width}, {cfg.train.samples} samples, "
+          f"{_l0_text(cfg.toy)}, width {cfg.sae.width}, {cfg.train.samples} samples, "
           f"batch {cfg.train.batch_size}, lr {cfg.train.lr}")
     print(format_table(result.records, cfg.toy.n_features, cfg.column_name))
     return EXIT_OK
@@ -223,11 +224,28 @@ def cmd_presets(args) -> int:
     from . import presets
 
     rows = [(name, presets.get(name)) for name in sorted(presets.PRESETS)]
-    print(f"{'preset':<22}{'g':>4}{'d':>5}{'true L0':>9}  correlation")
+    print(f"{'preset':<22}{'g':>6}{'d':>5}{'true L0':>9}  correlation  hierarchy")
     for name, cfg in rows:
-        print(f"{name:<22}{cfg.n_features:>4}{cfg.dim:>5}{cfg.true_l0:>9.4f}  "
-              f"{cfg.correlation.kind}")
+        l0 = _exact_l0(cfg)
+        print(f"{name:<22}{cfg.n_features:>6}{cfg.dim:>5}"
+              f"{'estimate' if l0 is None else f'{l0:.4f}':>9}  {cfg.correlation.kind:<11}  "
+              f"{'yes' if cfg.hierarchy is not None else 'no'}")
     return EXIT_OK
+
+
+def _exact_l0(toy_cfg) -> float | None:
+    """The exact true L0, or None where only an estimate exists (a hierarchy over
+    correlated features: :func:`toysae.true_l0_report`)."""
+    if toy_cfg.hierarchy is not None and toy_cfg.correlation.kind != "none":
+        return None
+    return toy_cfg.true_l0
+
+
+def _l0_text(toy_cfg) -> str:
+    l0 = _exact_l0(toy_cfg)
+    return (f"{l0:.4g}" if l0 is not None else
+            "not exact (a hierarchy over correlated features; toysae.true_l0_report "
+            "estimates it from 1M samples)")
 
 
 def _add_training_args(parser: argparse.ArgumentParser, seeds: str) -> None:

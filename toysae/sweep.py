@@ -37,8 +37,10 @@ from tqdm.auto import tqdm
 
 from . import saes, sharding
 from .config import SweepConfig, TrainConfig
+from .detection import absorption, detection, uniqueness
 from .generator import ToyModel, build_toy
-from .metrics import default_s_n
+from .hierarchy import build_tree
+from .metrics import cos_matrix, default_s_n, match
 from .train import StepOptions, TrainState, init_state, k_at
 
 # Number of traces of the chunk program; tests use it to check for recompiles.
@@ -90,10 +92,18 @@ def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
 
 def eval_inputs(toy: ToyModel, train: TrainConfig, n: int | None = None) -> jax.Array:
     """The evaluation set every model of a run is measured on: ``[n, d]`` inputs drawn
-    with ``key(train.eval_seed)`` (``n``: ``train.n_eval``).  The one place it is made."""
-    _, x, most = toy.draw(jax.random.key(train.eval_seed), train.n_eval if n is None else n)
+    with ``key(train.eval_seed)`` (``n``: ``train.n_eval``)."""
+    return eval_set(toy, train, n)[1]
+
+
+def eval_set(toy: ToyModel, train: TrainConfig, n: int | None = None
+             ) -> tuple[jax.Array, jax.Array]:
+    """``(fires [n, g] bool, x [n, d])``: the evaluation set and which true features
+    fire in it.  The one place it is made."""
+    coeffs, x, most = toy.draw(jax.random.key(train.eval_seed),
+                               train.n_eval if n is None else n)
     check_active(toy, most, "the evaluation set")
-    return x
+    return coeffs != 0, x
 
 
 def check_active(toy: ToyModel, most, where: str) -> None:
@@ -184,23 +194,63 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
 
 
 @partial(jax.jit, static_argnames=("arch", "s_n"))
-def _evaluate_all(arch, params, columns, thresholds, features, x, s_n):
+def _evaluate_all(arch, params, columns, thresholds, features, x, s_n, fires=None, edges=None):
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
     flat_col = jnp.broadcast_to(columns, thresholds.shape).reshape(-1)
-    fn = partial(arch.evaluate, features=features, x=x, s_n=s_n)
-    return jax.lax.map(lambda a: fn(a[0], a[1], a[2]), (flat, flat_col, thresholds.reshape(-1)))
+
+    def one(args):
+        p, col, thr = args
+        out = arch.evaluate(p, col, thr, features=features, x=x, s_n=s_n)
+        if fires is not None:
+            out.update(firing_metrics(p, arch.infer(p, x, col, thr) != 0, fires, features,
+                                      edges))
+        return out
+
+    return jax.lax.map(one, (flat, flat_col, thresholds.reshape(-1)))
+
+
+def firing_metrics(params, latent_fires: jax.Array, fires: jax.Array, features: jax.Array,
+                   edges: jax.Array | None = None) -> dict:
+    """Uniqueness, precision, recall, F1 and (with hierarchy ``edges``) absorption of one
+    model (:mod:`toysae.detection`), from its inference-mode firing ``[n, h]`` and the
+    true firing ``[n, g]``."""
+    cos = cos_matrix(params, features)
+    abs_cos = jnp.abs(cos)
+    out = {"uniqueness": uniqueness(abs_cos), **detection(abs_cos, latent_fires, fires)}
+    if edges is not None:
+        rows, cols = match(abs_cos)
+        latent_of = jnp.full((features.shape[0],), -1, rows.dtype).at[cols].set(rows)
+        out.update(absorption(cos, latent_of, latent_fires, fires, edges))
+    return out
+
+
+def hierarchy_edges(toy_cfg) -> jax.Array | None:
+    """``[E, 2]`` (parent, child) pairs of a hierarchy toy, or None without one."""
+    if toy_cfg.hierarchy is None:
+        return None
+    parent = build_tree(toy_cfg.hierarchy, toy_cfg.n_features).parent
+    child = np.nonzero(parent >= 0)[0]
+    return jnp.asarray(np.stack([parent[child], child], axis=1), jnp.int32)
+
+
+# Per-pair arrays are kept in records only while they are small (here: h · g <= 2^16).
+PAIR_ARRAY_LIMIT = 1 << 16
 
 
 def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[dict]:
     """Metrics of every model, one record per (seed, column), on the shared evaluation
-    set (:func:`eval_inputs`); a record names its architecture (``"arch"``) and its
-    column (``"k"`` or ``"lambda"``, :attr:`SweepConfig.column_name`)."""
-    x = eval_inputs(toy, cfg.train)
+    set (:func:`eval_set`); a record names its architecture (``"arch"``) and its
+    column (``"k"`` or ``"lambda"``, :attr:`SweepConfig.column_name`).  Records of models
+    with ``width · n_features`` above :data:`PAIR_ARRAY_LIMIT` omit the per-pair arrays
+    ``cos`` and ``best_cos``."""
+    fires, x = eval_set(toy, cfg.train)
     s_n = default_s_n(cfg.sae.width)
     columns = jnp.asarray(cfg.columns, jnp.float32)
     out = _evaluate_all(step_options(cfg).arch, state.params, columns, state.threshold,
-                        toy.features, x, s_n)
+                        toy.features, x, s_n, fires, hierarchy_edges(cfg.toy))
     out = jax.device_get(out)
+    if cfg.sae.width * cfg.toy.n_features > PAIR_ARRAY_LIMIT:
+        out = {k: v for k, v in out.items() if k not in ("cos", "best_cos")}
     thresholds = np.asarray(state.threshold).reshape(-1)
     records = []
     for i, (seed, k) in enumerate((s, k) for s in cfg.seeds for k in cfg.columns):
