@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 #: The results files the reproduction writes, in the order of the README table.
-RESULT_STEMS = ("main_toy", "schedules", "superposition", "jumprelu", "small_toy", "theorem1")
+RESULT_STEMS = ("main_toy", "schedules", "superposition", "jumprelu", "small_toy", "theorem1",
+                "absorption")
 
 
 def claim(id: str, claim: str, paper: str, ours: str, holds: bool, **detail) -> dict:

@@ -30,7 +30,8 @@ from toysae.store import atomic_write
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 #: Scripts in the order they run (cheapest first); each writes figures/<name>.json.
-SCRIPTS = ("theorem1", "small_toy", "jumprelu", "schedules", "main_toy", "superposition")
+SCRIPTS = ("theorem1", "small_toy", "jumprelu", "schedules", "main_toy", "superposition",
+           "absorption")
 README_START = "<!-- claims:start (written by experiments/reproduce.py) -->"
 README_END = "<!-- claims:end -->"
 
