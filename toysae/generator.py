@@ -22,6 +22,7 @@ from .correlation import (
 )
 from .features import near_orthogonal_features, orthogonal_features, random_features
 from .hierarchy import HierarchyArrays, build_tree, exact_marginals
+from .treewalk import TreeWalk
 from .validation import check_correlation_matrix
 
 
@@ -44,6 +45,8 @@ class ToyModel:
       diag_sqrt: ``[g]`` ``sqrt(1 − ‖v_i‖²)`` of a low-rank C (None otherwise).
       bias: ``[d]`` bias added to every input (None: none).
       hierarchy: the forest (:class:`~toysae.hierarchy.HierarchyArrays`) or None.
+      walk: the forest's tables for sparse sampling (:class:`~toysae.treewalk.TreeWalk`),
+        used with a cap (``max_active``); None otherwise.
       marginals: ``[g]`` exact firing probabilities where known (None: a hierarchy over
         correlated features, whose L0 :func:`true_l0_report` estimates).
       max_active: static cap of the sparse path (None: dense path).
@@ -66,6 +69,7 @@ class ToyModel:
     diag_sqrt: jax.Array | None = None
     bias: jax.Array | None = None
     hierarchy: HierarchyArrays | None = None
+    walk: TreeWalk | None = None
     marginals: jax.Array | None = None
     max_active: int | None = dataclasses.field(default=None, metadata=dict(static=True))
 
@@ -116,34 +120,40 @@ class ToyModel:
         """Firing events and magnitudes after the hierarchy (paper §3; the hierarchy's
         semantics in :mod:`toysae.hierarchy`).
 
-        Without a cap (``max_active`` None) every feature draws a magnitude, as the
-        paper's toys always have: returns ``(fires [n, g], mags [n, g], None, None)``.
-        With a cap only the active features do: the first ``max_active`` of each input
-        in feature order draw ``[n, max_active]`` normals, the cost of the active
-        features instead of g; returns ``(fires, None, idx [n, A], vals [n, A])``, the
-        active features' indices (ascending, padded with g) and coefficients.
+        Returns ``(fires, mags, idx, vals, count)``:
+
+        - without a cap (``max_active`` None) every feature draws a magnitude, as the
+          paper's toys always have: ``fires [n, g]``, ``mags [n, g]``, no idx or vals;
+        - with a cap only the active features do: the first ``max_active`` (A) of each
+          input in feature order draw ``[n, A]`` normals; ``idx [n, A]`` are their
+          indices (ascending, padded with g) and ``vals [n, A]`` their coefficients;
+        - with a cap and a hierarchy the forest is walked from the features that fire
+          (:mod:`toysae.treewalk`): no ``[n, g]`` arrays at all, fires and mags None.
+
+        ``count [n]`` is each input's number of active features.
         """
-        kz, km = jax.random.split(key)
         g = self.n_features
+        if self.walk is not None:
+            return (None, None) + self.walk.sample(self, key, n, self.max_active)
+        kz, km = jax.random.split(key)
         hier = self.hierarchy
         fires = self._latent(kz, n) > self.thresholds
         if hier is not None:
             fires = hier.gate(fires, jax.random.fold_in(km, 1))
+        count = jnp.sum(fires, axis=1)
         if self.max_active is None:
             eps = jax.random.normal(km, (n, g), self.features.dtype)
             mags = jax.nn.relu(self.mu + self.sigma * eps)
             if hier is not None and hier.scale_children:
                 mags = hier.scale(mags, self.mu)
-            return fires, mags, None, None
+            return fires, mags, None, None, count
         idx = jax.vmap(lambda row: jnp.nonzero(row, size=self.max_active,
                                                fill_value=g)[0])(fires)  # [n, A]
         eps = jax.random.normal(km, idx.shape, self.features.dtype)
         mu = jnp.concatenate([self.mu, jnp.ones((1,), self.mu.dtype)])
         sigma = jnp.concatenate([self.sigma, jnp.zeros((1,), self.sigma.dtype)])
         vals = jnp.where(idx < g, jax.nn.relu(mu[idx] + sigma[idx] * eps), 0.0)
-        if hier is not None and hier.scale_children:
-            vals = vals * jax.vmap(hier.slot_factors, in_axes=(0, 0, None))(idx, vals, mu)
-        return fires, None, idx, vals
+        return fires, None, idx, vals, count
 
     def draw(self, key: jax.Array, n: int, dense: bool = False
              ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -161,20 +171,24 @@ class ToyModel:
           path an input with more than ``max_active`` gets ``x = NaN``: never a silently
           truncated input; callers check ``most`` (the sweep raises on it).
         """
-        fires, mags, idx, vals = self._events(key, n)
+        fires, mags, idx, vals, count = self._events(key, n)
         if idx is None:
             coeffs = jnp.where(fires, mags, 0.0)
         else:
             rows = jnp.arange(n)[:, None]
             coeffs = jnp.zeros((n, self.n_features + 1), vals.dtype).at[rows, idx].set(vals)
             coeffs = coeffs[:, :-1]
-        count = jnp.sum(fires, axis=1)
         if idx is None or dense:
             x = coeffs @ self.features
         else:
             feats = jnp.concatenate([self.features, jnp.zeros((1, self.dim),
                                                               self.features.dtype)])
-            x = jnp.einsum("na,nad->nd", vals, feats[idx])
+            # Slot by slot, and only up to the batch's largest count: one [n, d] row
+            # gather per slot (measured 15x faster here than gathering [n, A, d] at once).
+            top = jnp.minimum(jnp.max(count), idx.shape[1])
+            x = jax.lax.fori_loop(
+                0, top, lambda a, acc: acc + vals[:, a, None] * feats[idx[:, a]],
+                jnp.zeros((n, self.dim), self.features.dtype))
             x = jnp.where((count > self.max_active)[:, None], jnp.nan, x)
         if self.bias is not None:
             x = x + self.bias
@@ -208,7 +222,7 @@ class ToyModel:
           >>> round(presets.build("paper-small-pos").empirical_l0(jax.random.key(0)), 1)
           2.0
         """
-        return float(jnp.mean(jnp.sum(self._events(key, n)[0], axis=1)))
+        return float(jnp.mean(self._events(key, n)[-1]))
 
 
 def correlation_matrix(cfg: ToyConfig) -> np.ndarray | None:
@@ -293,10 +307,12 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
     if cfg.bias_norm > 0:
         b = jax.random.normal(jax.random.fold_in(key, 1), (d,), jnp.float32)
         bias = cfg.bias_norm * b / jnp.linalg.norm(b)
-    hier = marginals = None
+    hier = walk = marginals = None
     if cfg.hierarchy is not None:
         tree = build_tree(cfg.hierarchy, g)
         hier = HierarchyArrays.from_tree(tree, cfg.hierarchy.scale_children)
+        if cfg.max_active is not None:
+            walk = TreeWalk.from_tree(tree, cfg.hierarchy.scale_children)
         if spec.kind == "none":
             marginals = jnp.asarray(exact_marginals(probs, tree), jnp.float32)
     return ToyModel(
@@ -311,6 +327,7 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
         diag_sqrt=diag_sqrt,
         bias=bias,
         hierarchy=hier,
+        walk=walk,
         marginals=marginals,
         max_active=cfg.max_active,
     )
@@ -403,5 +420,5 @@ def true_l0_report(cfg: ToyConfig, n: int = 1 << 20, seed: int = 0,
 @partial(jax.jit, static_argnames=("batch", "n_batches"))
 def _fire_counts(toy: ToyModel, key: jax.Array, batch: int, n_batches: int) -> jax.Array:
     def one(_, i):
-        return None, jnp.sum(toy._events(jax.random.fold_in(key, i), batch)[0], axis=1)
+        return None, toy._events(jax.random.fold_in(key, i), batch)[-1]
     return jax.lax.scan(one, None, jnp.arange(n_batches))[1]

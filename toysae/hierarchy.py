@@ -363,8 +363,6 @@ class HierarchyArrays:
         each member's exclusive set, itself first alone when in none, padded with m_L.
       slot: per level, ``[m_L]`` int32 position of the member in its ``peers`` row.
       eset: per level, ``[m_L]`` int32 exclusive-set index (``n_sets`` when in none).
-      ancestors: ``[g + 1, D]`` int32 ancestors of each feature, parent first, padded
-        with g (row g, all padding, serves padded slots).
       bounds: static ``((lo, hi), ...)`` slices of the levels 0, 1, ….
       n_sets: static number of exclusive sets.
       scale_children: static flag (module docstring).
@@ -376,7 +374,6 @@ class HierarchyArrays:
     peers: tuple[jax.Array, ...]
     slot: tuple[jax.Array, ...]
     eset: tuple[jax.Array, ...]
-    ancestors: jax.Array
     bounds: tuple[tuple[int, int], ...] = dataclasses.field(metadata=dict(static=True))
     n_sets: int = dataclasses.field(metadata=dict(static=True))
     scale_children: bool = dataclasses.field(metadata=dict(static=True))
@@ -408,14 +405,9 @@ class HierarchyArrays:
             peers.append(jnp.asarray(rows, jnp.int32))
             slot.append(jnp.asarray(pos, jnp.int32))
             eset.append(jnp.asarray(np.where(sets >= 0, sets, tree.n_sets), jnp.int32))
-        anc = np.full((g + 1, max(1, tree.n_levels)), g, np.int64)
-        for level in range(1, tree.n_levels + 1):  # row i: parent, grandparent, ...
-            at = np.nonzero(tree.depth == level)[0]
-            anc[at, 0] = tree.parent[at]
-            anc[at, 1:level] = anc[tree.parent[at], :level - 1]
         return cls(perm=jnp.asarray(perm, jnp.int32), inv=jnp.asarray(inv, jnp.int32),
                    parent=tuple(parent), peers=tuple(peers), slot=tuple(slot),
-                   eset=tuple(eset), ancestors=jnp.asarray(anc, jnp.int32), bounds=bounds,
+                   eset=tuple(eset), bounds=bounds,
                    n_sets=tree.n_sets,
                    scale_children=scale_children)
 
@@ -473,24 +465,3 @@ class HierarchyArrays:
             out.append(cur)
             prev, prev_mean = cur, mean[lo:hi]
         return jnp.concatenate(out, axis=1)[:, self.inv]
-
-    def slot_factors(self, idx: jax.Array, raw: jax.Array, mean: jax.Array) -> jax.Array:
-        """Step 2b for one input's active features: ``Π_ancestors raw_a / mean_a``.
-
-        Scaling by the parent's *scaled* magnitude compounds to the product of the
-        ancestors' raw magnitudes over their means; every ancestor of an active feature
-        is active, so it is found among the input's active features.
-
-        Args:
-          idx: ``[A]`` ascending active-feature indices, padded with g.
-          raw: ``[A]`` their unscaled magnitudes.
-          mean: ``[g + 1]`` mean magnitudes (entry g: 1).
-
-        Returns:
-          ``[A]`` factors (1 for roots, features outside the forest and padding).
-        """
-        g = self.ancestors.shape[0] - 1
-        anc = self.ancestors[idx]  # [A, D]
-        pos = jnp.searchsorted(idx, anc.reshape(-1)).reshape(anc.shape)
-        ratio = raw[jnp.minimum(pos, idx.shape[0] - 1)] / mean[anc]
-        return jnp.prod(jnp.where(anc < g, ratio, 1.0), axis=-1)
