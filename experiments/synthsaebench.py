@@ -5,7 +5,7 @@ Toy: ``synthsaebench-16k`` (16,384 features in d = 768; Zipf firing, a 128-root
 hierarchy of depth 3 with exclusive siblings, rank-25 correlation; see
 :func:`toysae.presets.synthsaebench_16k` for where it differs from SAELens's model).
 SAEs: BatchTopK, width 4,096 (SynthSAEBench's), k ∈ {15, 25, 35}, seed 0; Adam lr 3e-4,
-batch 1024, ``--samples`` per SAE (default 1,048,576; SynthSAEBench trains 200M, so
+batch 1024, ``--samples`` per SAE (default 524,288; SynthSAEBench trains 200M, so
 these are early-training numbers, not a reproduction of its table); 8,192 evaluation
 inputs.  The true L0 of this toy has no closed form (a hierarchy over correlated
 features) and is estimated from 2^20 samples (:func:`toysae.true_l0_report`).
@@ -26,7 +26,7 @@ from toysae import SAEConfig, SweepConfig, TrainConfig, presets, true_l0_report
 
 KS = (15.0, 25.0, 35.0)
 WIDTH = 4096
-SAMPLES, SAMPLES_QUICK = 1 << 20, 1 << 16
+SAMPLES, SAMPLES_QUICK = 1 << 19, 1 << 16
 N_EVAL = 8192
 KEYS = ("k", "l0", "mcc", "f1", "precision", "recall", "uniqueness", "variance_explained",
         "dead_latents", "c_dec")

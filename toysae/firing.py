@@ -49,8 +49,8 @@ class FiringSpec:
     Example:
       >>> FiringSpec(kind="zipf", exponent=1.0, p_max=0.5).probs(4)
       (0.5, 0.25, 0.16666666666666666, 0.125)
-      >>> FiringSpec(kind="linear", p_max=0.4, p_min=0.1).probs(4)
-      (0.4, 0.30000000000000004, 0.2, 0.1)
+      >>> [round(p, 6) for p in FiringSpec(kind="linear", p_max=0.4, p_min=0.1).probs(4)]
+      [0.4, 0.3, 0.2, 0.1]
     """
 
     kind: str

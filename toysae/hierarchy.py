@@ -63,6 +63,11 @@ class Group:
       children: the child feature indices (distinct, not the parent).
       exclusive: True (all children are mutually exclusive), False, or a list of some
         of the children (those are mutually exclusive, the others fire freely).
+
+    Example:
+      >>> spec = HierarchySpec(groups=[Group(parent=0, children=(1, 2, 3), exclusive=(1, 2))])
+      >>> build_tree(spec, 4).eset.tolist()  # 1 and 2 exclusive; 3 fires freely
+      [-1, 0, 0, -1]
     """
 
     parent: int

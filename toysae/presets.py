@@ -91,13 +91,13 @@ def synthsaebench_16k(max_active: int | None = 128) -> ToyConfig:
 def hierarchy_small() -> ToyConfig:
     """A small hierarchy for teaching and the absorption claim: 16 orthogonal features
     in R^32; roots 0–3 (p = 0.25 each) with three mutually exclusive children each
-    (features 4–15, base p = 0.06, compensated so each fires about 6% of inputs);
+    (features 4–15, base p = 0.06, compensated so each fires 6.1% of inputs);
     magnitudes ReLU(1 + 0.15 ε); independent firing, so the true L0 is exact.
 
     Example:
       >>> cfg = hierarchy_small()
       >>> cfg.n_features, round(cfg.true_l0, 4)
-      (16, 1.6784)
+      (16, 1.7319)
     """
     return ToyConfig(
         n_features=16, dim=32, probs=(0.25,) * 4 + (0.06,) * 12,
