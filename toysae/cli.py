@@ -151,8 +151,10 @@ def cmd_sweep(args) -> int:
         parent = Path(args.json).resolve().parent
         if not parent.is_dir():
             raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+    from .generator import check_memory
     from .run import run_sweep
 
+    check_memory(cfg.toy, cfg.train.batch_size)  # before anything is printed or built
     n_models = len(cfg.columns) * len(cfg.seeds)
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
           f"{_l0_text(cfg.toy)}; {n_models} {cfg.sae.arch} SAE(s) of width "

@@ -236,6 +236,7 @@ class ToyConfig:
             if hier.n_used() > g:
                 raise ValueError(f"hierarchy uses features up to index {hier.n_used() - 1}; "
                                  f"n_features={g}")
+            build_tree(hier, g)  # refuses a cycle or a child under two parents, now
         check_float("bias_norm", self.bias_norm, lo=0.0)
         if self.max_active is not None:
             check_int("max_active", self.max_active, 1, g)

@@ -163,7 +163,7 @@ class ToyModel:
           key: JAX PRNG key.
           n: number of samples (static).
           dense: build ``x`` as ``coeffs @ F`` even when the toy has a cap (the same
-            samples as the sparse path, for checking it; no NaN rows).
+            samples as the sparse path, for checking it).
 
         Returns:
           ``(coeffs [n, g], x [n, d], most)``: ``x = coeffs @ F (+ bias)`` and the
@@ -189,6 +189,7 @@ class ToyModel:
             x = jax.lax.fori_loop(
                 0, top, lambda a, acc: acc + vals[:, a, None] * feats[idx[:, a]],
                 jnp.zeros((n, self.dim), self.features.dtype))
+        if idx is not None:  # an input over the cap is NaN on either path, never truncated
             x = jnp.where((count > self.max_active)[:, None], jnp.nan, x)
         if self.bias is not None:
             x = x + self.bias
