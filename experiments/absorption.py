@@ -40,7 +40,15 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 from claim_records import claim
-from common import cached_sweep, finish, output_name, parse_args, save_figure, summarize
+from common import (
+    cached_sweep,
+    code_revision,
+    finish,
+    output_name,
+    parse_args,
+    save_figure,
+    summarize,
+)
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets
 
@@ -136,13 +144,14 @@ def main(argv=None) -> dict:
         print(f"[absorption] {arch}: {len(KS) * len(SEEDS)} SAEs, {cfg.train.samples:,} "
               "samples each")
         res, info = cached_sweep(cfg, args.out_dir, not args.no_progress)
-        sweeps[arch] = info
+        sweeps[arch] = {**info, "provenance": res.provenance}
         by_arch[arch] = {k: {m: summarize([res.record(s, k)[m] for s in SEEDS])
                              for m in METRICS} for k in KS}
     stem = output_name("absorption", args.quick)
     out = {
         "experiment": "Feature absorption: BatchTopK vs Matryoshka on hierarchy-small",
         "quick": args.quick,
+        "revision": code_revision(),
         "settings": {"toy": "hierarchy-small", "true_l0": TOY.true_l0, "ks": KS,
                      "seeds": SEEDS, "train": sweep_cfg(ARCHS[0], args.quick).train.__dict__,
                      "sae": {a: sweep_cfg(a, args.quick).sae.to_dict() for a in ARCHS}},
