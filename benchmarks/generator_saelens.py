@@ -148,6 +148,8 @@ def usable_cores() -> int:
 
 
 def cpu_model() -> str:
+    """CPU model name (as ``suite_common.cpu_model``, which this parent process cannot
+    import: that module imports JAX, and a child's peak RSS would inherit it)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
@@ -332,29 +334,15 @@ def _copula_toy(kind: str):
     ``"surrogate"``), with its build phases timed."""
     import jax
     import suite_common as common
-    from suite_jobs import surrogate_cholesky
+    from suite_jobs import build_copula
 
     from toysae.config import ToyConfig
-    from toysae.correlation import cholesky_factor, paper_random_correlation_raw, repair_psd
 
     g, d = G4096, D4096
     cfg = ToyConfig(n_features=g, dim=d, ramp=common.scaled_ramp(g), features="random")
-    build = dict(kind=kind)
     t0 = time.perf_counter()
-    if kind == "paper":
-        raw = paper_random_correlation_raw(g, 42)
-        t1 = time.perf_counter()
-        corr = repair_psd(raw)
-        del raw
-        t2 = time.perf_counter()
-        chol = cholesky_factor(corr)
-        del corr
-        t3 = time.perf_counter()
-        build.update(raw_s=t1 - t0, repair_s=t2 - t1, cholesky_s=t3 - t2)
-    elif kind == "surrogate":
-        chol = surrogate_cholesky(g)
-    else:
-        raise ValueError(f"copula kind={kind!r}; expected 'paper' or 'surrogate'")
+    chol, build = build_copula(g, kind)
+    build["kind"] = kind
     toy = jax.block_until_ready(
         common.toy_from_arrays(cfg, common.random_unit_features(g, d), chol))
     del chol

@@ -262,14 +262,10 @@ def surrogate_cholesky(g: int, seed: int = 0) -> np.ndarray:
     return low / np.linalg.norm(low, axis=1, keepdims=True)
 
 
-def copula_job(spec: dict) -> dict:
-    """Builds a ``g``-feature copula (``kind`` ``"paper"``: the paper's recipe, each
-    phase timed; ``"surrogate"``: :func:`surrogate_cholesky`) for a toy with ``d``
-    dimensions, then measures its sampling throughput."""
-    g, d, kind = int(spec["g"]), int(spec["d"]), spec.get("kind", "paper")
-    cfg = ToyConfig(n_features=g, dim=d, ramp=common.scaled_ramp(g),
-                           features="near_orthogonal" if g > d else "orthogonal")
-    build = dict(kind=kind, n_features=g)
+def build_copula(g: int, kind: str) -> tuple[np.ndarray, dict]:
+    """A dense ``[g, g]`` copula factor and the seconds its phases took: ``kind``
+    ``"paper"`` is the paper's recipe (raw matrix, eigenvalue repair, Cholesky, each
+    timed), ``"surrogate"`` :func:`surrogate_cholesky`."""
     t0 = time.perf_counter()
     if kind == "paper":
         raw = paper_random_correlation_raw(g, 42)
@@ -280,12 +276,22 @@ def copula_job(spec: dict) -> dict:
         chol = cholesky_factor(corr)
         del corr
         t3 = time.perf_counter()
-        build.update(raw_s=t1 - t0, repair_s=t2 - t1, cholesky_s=t3 - t2, total_s=t3 - t0)
-    elif kind == "surrogate":
+        return chol, dict(raw_s=t1 - t0, repair_s=t2 - t1, cholesky_s=t3 - t2, total_s=t3 - t0)
+    if kind == "surrogate":
         chol = surrogate_cholesky(g)
-        build.update(total_s=time.perf_counter() - t0)
-    else:
-        raise ValueError(f"copula kind={kind!r}; expected 'paper' or 'surrogate'")
+        return chol, dict(total_s=time.perf_counter() - t0)
+    raise ValueError(f"copula kind={kind!r}; expected 'paper' or 'surrogate'")
+
+
+def copula_job(spec: dict) -> dict:
+    """Builds a ``g``-feature copula (``kind`` ``"paper"``: the paper's recipe, each
+    phase timed; ``"surrogate"``: :func:`surrogate_cholesky`) for a toy with ``d``
+    dimensions, then measures its sampling throughput."""
+    g, d, kind = int(spec["g"]), int(spec["d"]), spec.get("kind", "paper")
+    cfg = ToyConfig(n_features=g, dim=d, ramp=common.scaled_ramp(g),
+                           features="near_orthogonal" if g > d else "orthogonal")
+    chol, build = build_copula(g, kind)
+    build.update(kind=kind, n_features=g)
     toy = common.toy_from_arrays(cfg, common.random_unit_features(g, d), chol)
     del chol
     out = sample_throughput(toy, batch=int(spec.get("batch", common.BATCH)),
