@@ -100,10 +100,23 @@ def eval_set(toy: ToyModel, train: TrainConfig, n: int | None = None
              ) -> tuple[jax.Array, jax.Array]:
     """``(fires [n, g] bool, x [n, d])``: the evaluation set and which true features
     fire in it.  The one place it is made."""
-    coeffs, x, most = toy.draw(jax.random.key(train.eval_seed),
-                               train.n_eval if n is None else n)
+    fires, x, most = _draw_eval(toy, jax.random.key(train.eval_seed),
+                                train.n_eval if n is None else n)
     check_active(toy, most, "the evaluation set")
-    return coeffs != 0, x
+    return fires, x
+
+
+@partial(jax.jit, static_argnames="n")
+def _draw_eval(toy: ToyModel, key: jax.Array, n: int):
+    # Jitted, so a capped toy's float [n, g] coefficients are never formed: only the bool
+    # firing pattern (nonzero coefficients) is.
+    fires, mags, idx, vals, _ = toy._events(key, n)
+    _, x, most = toy.draw(key, n)
+    if idx is None:
+        return fires & (mags != 0), x, most
+    rows = jnp.arange(n)[:, None]
+    present = jnp.zeros((n, toy.n_features + 1), bool).at[rows, idx].set(vals != 0)
+    return present[:, :-1], x, most
 
 
 def check_active(toy: ToyModel, most, where: str) -> None:
