@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
         "revision": code_revision(),
         "settings": {"toy": cfg.toy.to_dict(), "sae": cfg.sae.to_dict(),
                      "train": cfg.train.__dict__, "ks": KS, "seeds": [0]},
-        "sweep": info,
+        "sweep": {**info, "provenance": res.provenance},
         "sweep_wall_s": round(sweep_s, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "true_l0": {**l0, "wall_s": round(l0_s, 1)},
