@@ -48,12 +48,17 @@ def format_table(records: list[dict], n_features: int | None = None,
     head = "  ".join(HEADERS.get(c, c).rjust(w) for (c, _), w in zip(cols, widths,
                                                                       strict=True))
     lines = [head, "-" * len(head)]
+    undefined = sorted({n for rec in records for n in rec.get("undefined", ())})
     for rec in records:
-        cells = [f.format(rec[c]).rjust(w) for (c, f), w in zip(cols, widths, strict=True)]
+        cells = [("n/a" if rec.get(c) is None else f.format(rec[c])).rjust(w)
+                 for (c, f), w in zip(cols, widths, strict=True)]
         lines.append("  ".join(cells))
     if n_features is not None:
         lines.append(f"rec = features with best |cos| > 0.9 (of {n_features}); "
                      "VE = variance explained; dead = never fire on the evaluation set")
+    if undefined:
+        lines.append(f"n/a: undefined for this toy or model ({', '.join(undefined)}: e.g. a "
+                     "0/0 such as variance explained of all-zero inputs)")
     return "\n".join(lines)
 
 
@@ -192,7 +197,7 @@ def cmd_find_l0(args) -> int:
     if args.json:
         from .store import atomic_write
 
-        atomic_write(args.json, json.dumps(result, indent=1))
+        atomic_write(args.json, json.dumps(result, indent=1, allow_nan=False))
     return EXIT_OK
 
 

@@ -160,7 +160,7 @@ def save_run(result: SweepResult, run_dir: str | os.PathLike) -> None:
     cfg = result.config
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
     atomic_write(run_dir / "state.msgpack", _to_bytes(result.state, cfg.train.n_steps))
-    atomic_write(run_dir / "metrics.json", json.dumps({"runs": result.records}))
+    atomic_write(run_dir / "metrics.json", json.dumps({"runs": result.records}, allow_nan=False))
     manifest = {"digest": cfg.digest(), "sha256": {n: _sha256(run_dir / n) for n in FINAL_FILES}}
     atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=1))
     ckpt = run_dir / "checkpoint.msgpack"

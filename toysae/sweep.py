@@ -27,6 +27,7 @@ penalty warmed up from 0, and its ``evaluate`` gives the metrics.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -255,7 +256,9 @@ def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[d
     set (:func:`eval_set`); a record names its architecture (``"arch"``) and its
     column (``"k"`` or ``"lambda"``, :attr:`SweepConfig.column_name`).  Records of models
     with ``width · n_features`` above :data:`PAIR_ARRAY_LIMIT` omit the per-pair arrays
-    ``cos`` and ``best_cos``."""
+    ``cos`` and ``best_cos``.  A metric that is undefined for a model (NaN, e.g. a 0/0 on
+    a degenerate toy) is null, and the record lists its name under ``"undefined"``; no NaN
+    reaches a JSON file."""
     fires, x = eval_set(toy, cfg.train)
     s_n = default_s_n(cfg.sae.width)
     columns = jnp.asarray(cfg.columns, jnp.float32)
@@ -272,7 +275,16 @@ def evaluate_state(cfg: SweepConfig, toy: ToyModel, state: TrainState) -> list[d
             rec["k_start"] = cfg.k_start[cfg.ks.index(k)]
         for name, val in out.items():
             v = np.asarray(val[i])
-            rec[name] = v.tolist() if v.ndim else (int(v) if name in _INT_METRICS else float(v))
+            if v.ndim:
+                rec[name] = [x if math.isfinite(x) else None for x in v.ravel().tolist()]
+                rec[name] = np.asarray(rec[name], object).reshape(v.shape).tolist()
+            elif name in _INT_METRICS:
+                rec[name] = int(v)
+            elif np.isfinite(v):
+                rec[name] = float(v)
+            else:  # a metric this model or toy leaves undefined (e.g. 0/0): null, named
+                rec[name] = None
+                rec.setdefault("undefined", []).append(name)
         rec["threshold"] = float(thresholds[i])
         rec["arch"] = cfg.sae.arch
         records.append(rec)
