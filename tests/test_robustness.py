@@ -169,3 +169,85 @@ def test_undefined_metrics_are_null_and_named_never_nan(toy, undefined, tmp_path
 
     text = (run_dir_for(cfg, tmp_path) / "metrics.json").read_text()
     assert json.loads(text, parse_constant=refuse)["runs"][0][undefined] is None
+
+
+# ---------------------------------------------------------------- fuzzing the toy loader
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+BASE_TOY = {"n_features": 6, "dim": 8, "probs": [0.3] * 6}
+TOY_PATHS = (
+    [(f,) for f in ("n_features", "dim", "probs", "ramp", "correlation", "features",
+                    "directions", "target_cos", "feature_seed", "mu", "sigma", "firing",
+                    "magnitude", "hierarchy", "bias_norm", "max_active")]
+    + [("correlation", f) for f in ("kind", "matrix", "pairs", "seed", "frac_uncorrelated",
+                                    "frac_positive", "strength", "rank", "scale", "factor")]
+    + [("firing", f) for f in ("kind", "exponent", "p_max", "p_min", "p", "seed")]
+    + [("magnitude", f) for f in ("mean", "std")]
+    + [("hierarchy", f) for f in ("roots", "branching", "depth", "exclusive", "seed",
+                                  "groups", "compensate", "scale_children")])
+NESTED_BASE = {"correlation": {"kind": "low_rank", "rank": 2, "scale": 0.1},
+               "firing": {"kind": "zipf", "exponent": 1.0, "p_max": 0.4},
+               "magnitude": {"mean": 1.0, "std": 0.1},
+               "hierarchy": {"roots": 2, "branching": 2, "depth": 1}}
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=st.sampled_from(TOY_PATHS), value=JSON_VALUES)
+def test_any_json_value_in_any_toy_field_is_a_config_or_a_named_refusal(path, value):
+    """Issue 18: 300 derandomised examples, each a valid toy with one field (nested fields
+    included, under a valid parent object) replaced by an arbitrary JSON value (null,
+    booleans, integers up to 2^70, floats with NaN and ±inf, strings, and lists and
+    objects of these, nested).  ToyConfig.from_dict either returns a config or raises
+    ValueError naming the field's top-level name; never another exception."""
+    data = json.loads(json.dumps(BASE_TOY))
+    if len(path) == 2:
+        data[path[0]] = json.loads(json.dumps(NESTED_BASE[path[0]]))
+        if path[0] == "firing":
+            data.pop("probs")
+        data[path[0]][path[1]] = value
+    else:
+        if path[0] == "firing":
+            data.pop("probs")
+        data[path[0]] = value
+    try:
+        ToyConfig.from_dict(data)
+    except ValueError as err:
+        text = str(err)
+        assert path[0] in text or (path[0] in ("probs", "ramp", "firing")
+                                   and "exactly one of" in text), text
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(TOY_PATHS), value=JSON_VALUES)
+def test_any_toy_json_file_gives_the_cli_a_run_or_exit_code_2(path, value, tmp_path,
+                                                              capsys, monkeypatch):
+    """Issue 18: the same mutated toys (60 derandomised examples) written to a file and
+    passed as ``toysae sweep --toy FILE``: the CLI exits 0 (training stubbed out) or 2
+    with a one-line error, never a traceback."""
+    import types
+
+    import toysae.run
+
+    data = json.loads(json.dumps(BASE_TOY))
+    if path[0] == "firing":
+        data.pop("probs")
+    if len(path) == 2:
+        data[path[0]] = json.loads(json.dumps(NESTED_BASE[path[0]]))
+        data[path[0]][path[1]] = value
+    else:
+        data[path[0]] = value
+    toy_file = tmp_path / "toy.json"
+    toy_file.write_text(json.dumps(data))
+    monkeypatch.setattr(toysae.run, "run_sweep",
+                        lambda *a, **k: types.SimpleNamespace(records=[], run_dir=None))
+    rc = main(["sweep", "--toy", str(toy_file), "--k", "1", "--samples", "1024",
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc in (0, 2) and "Traceback" not in err, err
+    assert rc == 0 or "error:" in err

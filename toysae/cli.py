@@ -83,7 +83,12 @@ def load_toy_json(path: str):
         raise ValueError(f"--toy={path!r} cannot be read: {err.strerror}") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"--toy={path!r} is not valid JSON: {err}") from None
-    return ToyConfig.from_dict(data)
+    try:
+        return ToyConfig.from_dict(data)
+    except (TypeError, AttributeError, KeyError, IndexError, OverflowError) as err:
+        # the config's own checks name the field; anything they miss still gets a message
+        raise ValueError(f"--toy={path!r}: not a valid toy model ({type(err).__name__}: "
+                         f"{err})") from None
 
 
 # The column flags of `toysae sweep`: the argparse dest of each; an architecture takes

@@ -23,8 +23,12 @@ from .validation import (
     check_correlation_matrix,
     check_directions,
     check_float,
+    check_float32,
     check_floats,
     check_int,
+    check_list,
+    check_seed,
+    machine_memory,
 )
 
 CORRELATION_KINDS = ("none", "matrix", "pairs", "paper", "low_rank")
@@ -100,11 +104,16 @@ class CorrelationSpec:
         if self.kind == "pairs" and self.pairs is None:
             raise ValueError("correlation.pairs is missing; kind='pairs' needs [[i, j, c], ...]")
         if self.matrix is not None:
-            object.__setattr__(self, "matrix", tuple(tuple(r) for r in self.matrix))
+            rows = check_list("correlation.matrix", self.matrix)
+            object.__setattr__(self, "matrix", tuple(
+                tuple(check_list(f"correlation.matrix[{i}]", r)) for i, r in enumerate(rows)))
         if self.pairs is not None:
-            object.__setattr__(self, "pairs", tuple(tuple(p) for p in self.pairs))
-        object.__setattr__(self, "strength", tuple(self.strength))
-        check_int("correlation.seed", self.seed)
+            pairs = check_list("correlation.pairs", self.pairs)
+            object.__setattr__(self, "pairs", tuple(
+                tuple(check_list(f"correlation.pairs[{i}]", p, 3)) for i, p in enumerate(pairs)))
+        object.__setattr__(self, "strength", tuple(check_list("correlation.strength",
+                                                              self.strength, 2)))
+        check_seed("correlation.seed", self.seed)
         check_float("correlation.frac_uncorrelated", self.frac_uncorrelated, 0.0, 1.0)
         check_float("correlation.frac_positive", self.frac_positive, 0.0, 1.0)
         strength = check_floats("correlation.strength", self.strength, lo=0.0, hi=1.0)
@@ -215,13 +224,21 @@ class ToyConfig:
 
     def __post_init__(self):
         g = check_int("n_features", self.n_features, lo=1)
-        check_int("dim", self.dim, lo=1)
+        d = check_int("dim", self.dim, lo=1)
+        need, have = 4 * g * d, machine_memory()
+        if need > have:  # before any per-feature work (the full estimate: build_toy)
+            raise ValueError(f"n_features × dim = {g} × {d}: the float32 feature directions "
+                             f"alone need {need / 2**30:.1f} GiB; this machine has "
+                             f"{have / 2**30:.1f} GiB")
         if sum(v is not None for v in (self.probs, self.ramp, self.firing)) != 1:
             raise ValueError("give exactly one of probs (a list of g probabilities), ramp "
                              "((slope, offset) of the paper's linear ramp) and firing (a "
                              "rule: zipf, linear, constant, uniform)")
         if isinstance(self.firing, dict):
             _check_keys("firing", self.firing, FiringSpec)
+            if "kind" not in self.firing:
+                raise ValueError("firing.kind is missing; expected one of "
+                                 "zipf, linear, constant, uniform")
             object.__setattr__(self, "firing", FiringSpec(**self.firing))
         if self.firing is not None and not isinstance(self.firing, FiringSpec):
             raise ValueError(f"firing={self.firing!r}; expected an object with a kind")
@@ -250,11 +267,16 @@ class ToyConfig:
             if len(ramp) != 2:
                 raise ValueError(f"ramp={self.ramp}; expected [slope, offset]")
             object.__setattr__(self, "ramp", ramp)
-            for i, p in enumerate(self.firing_probs()):
-                check_float(f"ramp gives probs[{i}]", p, lo=0.0, hi=1.0, lo_open=True)
+            slope, offset = ramp  # linear in i: its extremes are at i = 0 and i = g - 1
+            for i in sorted({0, g - 1}):
+                check_float(f"ramp gives probs[{i}]", slope * (g - 1 - i) / g + offset,
+                            lo=0.0, hi=1.0, lo_open=True)
         if isinstance(self.correlation, dict):
             _check_keys("correlation", self.correlation, CorrelationSpec)
             object.__setattr__(self, "correlation", CorrelationSpec(**self.correlation))
+        if not isinstance(self.correlation, CorrelationSpec):
+            raise ValueError(f"correlation={self.correlation!r}; expected an object such as "
+                             '{"kind": "paper"} (kinds: ' + ", ".join(CORRELATION_KINDS) + ")")
         self.correlation.validate_for(g)
         check_choice("features", self.features, FEATURE_KINDS)
         if self.features == "orthogonal" and g > self.dim:
@@ -267,9 +289,15 @@ class ToyConfig:
             object.__setattr__(self, "directions",
                                check_directions("directions", self.directions, g, self.dim))
         check_float("target_cos", self.target_cos, -1.0, 1.0)
-        check_int("feature_seed", self.feature_seed)
-        check_float("mu", self.mu)
-        check_float("sigma", self.sigma, lo=0.0)
+        check_seed("feature_seed", self.feature_seed)
+        check_float32("mu", self.mu)
+        check_float32("sigma", self.sigma, lo=0.0)
+        check_float32("bias_norm", self.bias_norm, lo=0.0)
+        if self.magnitude is not None:
+            for part in ("mean", "std"):
+                values = getattr(self.magnitude, part).values(g)
+                worst = max(values, key=abs)
+                check_float32(f"magnitude.{part} (largest value)", worst)
 
     def firing_probs(self) -> tuple[float, ...]:
         """Per-feature firing probabilities ``p_i``, length g."""
@@ -330,6 +358,9 @@ class ToyConfig:
         if not isinstance(data, dict):
             raise ValueError(f"toy model JSON must be an object, got {type(data).__name__}")
         _check_keys("toy model", data, cls)
+        missing = sorted({"n_features", "dim"} - set(data))
+        if missing:
+            raise ValueError(f"toy model JSON is missing field(s) {missing}")
         data = dict(data)
         if isinstance(data.get("correlation"), dict):
             _check_keys("correlation", data["correlation"], CorrelationSpec)
@@ -482,7 +513,7 @@ class TrainConfig:
         if self.schedule_end is not None:
             check_int("schedule_end", self.schedule_end, lo=self.schedule_start)
         check_int("n_eval", self.n_eval, lo=1)
-        check_int("eval_seed", self.eval_seed)
+        check_seed("eval_seed", self.eval_seed)
 
     @property
     def n_steps(self) -> int:
@@ -554,7 +585,9 @@ class SweepConfig:
         object.__setattr__(self, "ks", ks)
         if len(tuple(self.seeds)) == 0:
             raise ValueError("seeds is empty; expected at least one integer seed")
-        seeds = tuple(check_int(f"seeds[{i}]", s) for i, s in enumerate(self.seeds))
+        # vmapped as one int32 array of keys (sweep.data_keys): the int32 range
+        seeds = tuple(check_int(f"seeds[{i}]", s, -(2**31), 2**31 - 1)
+                      for i, s in enumerate(self.seeds))
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds={seeds} has repeats; expected distinct seeds")
         object.__setattr__(self, "seeds", seeds)

@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .validation import check_choice, check_float, check_int
+from .validation import check_choice, check_float, check_seed
 
 FIRING_KINDS = ("zipf", "linear", "constant", "uniform")
 PROFILE_KINDS = ("constant", "linear", "exponential", "folded_normal")
@@ -81,7 +81,7 @@ class FiringSpec:
             check_float("firing.p_max", self.p_max, 0.0, 1.0, lo_open=True)
         if self.p_min is not None:
             check_float("firing.p_min", self.p_min, 0.0, self.p_max, lo_open=True)
-        check_int("firing.seed", self.seed)
+        check_seed("firing.seed", self.seed)
 
     def probs(self, n: int) -> tuple[float, ...]:
         """The ``n`` probabilities, feature 0 first (float64)."""
@@ -174,7 +174,7 @@ class Profile:
                 bound = 0.0 if key == "std" else None
             vals[key] = check_float(f"{name}.{key}", data[key], lo=bound,
                                     lo_open=kind == "exponential")
-        seed = check_int(f"{name}.seed", data.get("seed", 0))
+        seed = check_seed(f"{name}.seed", data.get("seed", 0))
         return cls(kind=kind, seed=seed, **vals)
 
     def values(self, n: int) -> tuple[float, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass
 from functools import partial
 
@@ -23,7 +22,7 @@ from .correlation import (
 from .features import near_orthogonal_features, orthogonal_features, random_features
 from .hierarchy import HierarchyArrays, build_tree, exact_marginals
 from .treewalk import TreeWalk
-from .validation import check_correlation_matrix
+from .validation import check_correlation_matrix, machine_memory
 
 
 @jax.tree_util.register_dataclass
@@ -360,11 +359,6 @@ def memory_estimate(cfg: ToyConfig, batch: int = 1024) -> dict[str, int]:
     out["batch"] = 4 * batch * (8 * g + gathered + d)
     out["total"] = sum(out.values())
     return out
-
-
-def machine_memory() -> int:
-    """Physical memory of this machine in bytes."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def check_memory(cfg: ToyConfig, batch: int = 1024) -> None:

@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validation import check_float, check_int
+from .validation import check_float, check_int, check_seed
 
 HIERARCHY_FIELDS = ("roots", "branching", "depth", "exclusive", "seed", "groups",
                     "compensate", "scale_children")
@@ -135,7 +135,7 @@ class HierarchySpec:
             exclusive = float(exclusive)
         object.__setattr__(self, "exclusive",
                            check_float("hierarchy.exclusive", exclusive, 0.0, 1.0))
-        check_int("hierarchy.seed", self.seed)
+        check_seed("hierarchy.seed", self.seed)
         for name in ("compensate", "scale_children"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"hierarchy.{name}={getattr(self, name)!r}; expected true or "
@@ -157,7 +157,11 @@ class HierarchySpec:
         """Features the generated forest uses (explicit: the largest index + 1)."""
         if self.groups is not None:
             return 1 + max(max(g.parent, *g.children) for g in self.groups)
-        return self.roots * sum(self.branching ** level for level in range(self.depth + 1))
+        if self.branching == 1:
+            return self.roots * (self.depth + 1)
+        if self.depth >= 64:  # at least 2^64: more features than any toy can have
+            return 2**64
+        return self.roots * (self.branching ** (self.depth + 1) - 1) // (self.branching - 1)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -7,6 +7,7 @@ range, before any compute starts.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -123,3 +124,40 @@ def check_directions(name: str, rows, n: int, dim: int) -> tuple[tuple[float, ..
         raise ValueError(f"{name}[{int(np.argmin(norms))}] is a zero row; expected a "
                          "direction (any non-zero length)")
     return tuple(tuple(float(v) for v in row) for row in m)
+
+
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what jax.random.key accepts (int64)
+
+
+def check_seed(name: str, value) -> int:
+    """Checks that ``value`` is an integer seed JAX accepts (int64 range)."""
+    return check_int(name, value, *SEED_RANGE)
+
+
+MAGNITUDE_LIMIT = 1e15  # squares summed over a batch and d stay far inside float32
+
+
+def check_float32(name: str, value, **bounds) -> float:
+    """:func:`check_float`, and at most :data:`MAGNITUDE_LIMIT` in size: the generator and
+    the SAEs compute in float32, whose largest value (3.4e38) the squared errors of
+    larger magnitudes would pass."""
+    v = check_float(name, value, **bounds)
+    if abs(v) > MAGNITUDE_LIMIT:
+        raise ValueError(f"{name}={v} is too large for float32 training (squared errors "
+                         f"would overflow); expected |{name}| <= {MAGNITUDE_LIMIT:g}")
+    return v
+
+
+def check_list(name: str, value, length: int | None = None) -> list:
+    """Checks that ``value`` is a JSON list (or tuple), optionally of ``length``."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name}={_show(value)} is not a list"
+                         + (f"; expected a list of {length}" if length else ""))
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name}={_show(value)} has {len(value)} entries; expected {length}")
+    return list(value)
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
