@@ -1,6 +1,8 @@
 """Run directories: caching, atomic files, resume after an interruption, corruption."""
 
 import json
+import os
+import socket
 
 import numpy as np
 import pytest
@@ -176,3 +178,18 @@ def test_cli_exit_code_4_when_locked(tmp_path, capsys):
                      "--out", str(tmp_path), "--no-progress"])
     assert code == 4
     assert "lock" in capsys.readouterr().err
+
+
+def test_lock_appears_with_its_pid_and_host_and_leaves_no_private_file(tmp_path):
+    """Issue 18: the lock is made by hard-linking a file already holding "<pid> <host>",
+    so it never exists empty (an empty lock would read as stale and be taken over); the
+    private file it was linked from is gone afterwards, and a second taker is refused."""
+    from toysae.errors import RunLocked
+    from toysae.store import _acquire_lock
+
+    lock = _acquire_lock(tmp_path)
+    assert lock.read_text() == f"{os.getpid()} {socket.gethostname()}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"]
+    with pytest.raises(RunLocked):
+        _acquire_lock(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"]

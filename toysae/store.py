@@ -230,9 +230,21 @@ def _acquire_lock(run_dir: Path) -> Path:
 
     lock = run_dir / "lock"
     host = socket.gethostname()
+    # The lock appears with its content in one step: written to a private file first,
+    # then hard-linked to the lock's name (link fails if the name exists), so no reader
+    # ever sees an empty lock and mistakes a live one for stale.
+    mine = run_dir / f".lock.{os.getpid()}.{host}"
+    mine.write_text(f"{os.getpid()} {host}")
+    try:
+        return _link_lock(mine, lock, host, run_dir)
+    finally:
+        mine.unlink(missing_ok=True)
+
+
+def _link_lock(mine: Path, lock: Path, host: str, run_dir: Path) -> Path:
     for _ in range(2):
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.link(mine, lock)
         except FileExistsError:
             try:
                 pid_text, _, owner = lock.read_text().partition(" ")
@@ -246,8 +258,6 @@ def _acquire_lock(run_dir: Path) -> Path:
                     f"result, or delete the lock file if that process is gone") from None
             lock.unlink(missing_ok=True)  # stale: its process has exited
             continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()} {host}")
         return lock
     raise RunLocked(f"could not take the lock {lock}")
 
