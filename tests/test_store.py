@@ -193,3 +193,24 @@ def test_lock_appears_with_its_pid_and_host_and_leaves_no_private_file(tmp_path)
     with pytest.raises(RunLocked):
         _acquire_lock(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"]
+
+
+def test_checkpoint_with_a_flipped_byte_is_ignored_not_resumed(tmp_path):
+    """Issue 18: a checkpoint carries the sha256 of its payload; one flipped byte in the
+    payload (which msgpack might otherwise decode into wrong numbers) makes the resume
+    warn and start from step 0 instead of loading it."""
+    def interrupt(step, state, logs):
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=interrupt,
+                   checkpoint_seconds=0.0)
+    ckpt = run_dir_for(cfg_small(), tmp_path) / "checkpoint.msgpack"
+    raw = bytearray(ckpt.read_bytes())
+    raw[-100] ^= 0x01  # inside the last parameter array
+    ckpt.write_bytes(bytes(raw))
+    steps = []
+    with pytest.warns(UserWarning, match="checksum"):
+        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=lambda s, *a: steps.append(s))
+    assert steps[0] == 20  # trained again from the start

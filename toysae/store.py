@@ -3,7 +3,8 @@
 Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
 
   config.json        the SweepConfig (JSON form)
-  checkpoint.msgpack training state + step, rewritten between chunks (Flax serialization)
+  checkpoint.msgpack training state + step, rewritten between chunks (Flax serialization,
+                     behind its own sha256: a checkpoint that fails it is ignored, loudly)
   state.msgpack      final stacked TrainState (Flax serialization)
   metrics.json       {"runs": [one record per model]}
   manifest.json      sha256 of every finished file; written last
@@ -152,6 +153,28 @@ def _to_bytes(state, step: int) -> bytes:
 def _from_bytes(target, raw: bytes):
     out = serialization.from_bytes({"state": target, "step": np.int64(0)}, raw)
     return out["state"], int(out["step"])
+
+
+# A checkpoint carries its own checksum: MAGIC, the sha256 of the payload, the payload
+# (one atomic write, so file and checksum can never disagree by a crash between writes).
+CHECKPOINT_MAGIC = b"toysae-ckpt-sha256\n"
+
+
+def _checkpoint_bytes(state, step: int) -> bytes:
+    payload = _to_bytes(state, step)
+    return CHECKPOINT_MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def _read_checkpoint(target, raw: bytes):
+    """``(state, step)`` of a checkpoint; raises ValueError when its checksum fails.
+    Checkpoints written before checksums existed (no magic) are read as they are."""
+    if not raw.startswith(CHECKPOINT_MAGIC):
+        return _from_bytes(target, raw)
+    body = raw[len(CHECKPOINT_MAGIC):]
+    digest, payload = body[:32], body[32:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise ValueError("checksum mismatch (the file was changed or truncated)")
+    return _from_bytes(target, payload)
 
 
 def save_run(result: SweepResult, run_dir: str | os.PathLike) -> None:
@@ -310,7 +333,7 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
     ckpt = run_dir / "checkpoint.msgpack"
     if ckpt.exists():
         try:
-            state, step = _from_bytes(target, ckpt.read_bytes())
+            state, step = _read_checkpoint(target, ckpt.read_bytes())
         except Exception as err:  # corrupted checkpoint: start again, loudly
             warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
             state, step = None, 0
@@ -337,7 +360,7 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
     def checkpoint(at_step, st, logs):
         # Save first, so that nothing the callback does can lose finished steps.
         if at_step < cfg.train.n_steps and time.monotonic() - last[0] >= checkpoint_seconds:
-            atomic_write(ckpt, _to_bytes(st, at_step))
+            atomic_write(ckpt, _checkpoint_bytes(st, at_step))
             write_timing(at_step)
             last[0] = time.monotonic()
         if on_chunk is not None:
