@@ -112,3 +112,24 @@ def test_training_time_sums_recorded_sweeps_once_each(tmp_path):
         {"digest": "aaa", "train_s": 100.0}, {"digest": "ccc", "train_s": 20.5}]}))
     t = reproduce.training_time(tmp_path, quick=False)
     assert t == {"train_s": 120.5, "sweeps": 2, "unrecorded": ["bbb"]}
+
+
+def test_reproduce_stops_cleanly_on_sigterm(tmp_path):
+    """Issue 18: SIGTERM to `toysae reproduce` (sent once its first script has started,
+    an event it prints) stops it like Ctrl-C: exit code 143, a one-line message saying
+    the same command resumes, no traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "toysae.cli", "reproduce", "--quick", "--only", "small_toy",
+           "--no-progress", "--out-dir", str(tmp_path / "runs"),
+           "--fig-dir", str(tmp_path / "figs")]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        line = proc.stdout.readline()  # the event: "=== small_toy (quick) ==="
+        assert "small_toy" in line, line + proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "resumes" in err and "Traceback" not in err

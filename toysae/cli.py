@@ -347,6 +347,15 @@ def cmd_reproduce(argv: list[str]) -> int:
         print(f"toysae reproduce: error: {script} not found; reproduce runs from a clone of "
               "the repository (pip install -e .), whose experiments/ it uses", file=sys.stderr)
         return EXIT_USAGE
+    import signal
+
+    terminated = []
+
+    def on_sigterm(signum, frame):  # stop like Ctrl-C: the running script is stopped,
+        terminated.append(signum)   # finished sweeps stay cached (atomic writes)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     sys.path.insert(0, str(script.parent))
     try:
         spec = importlib.util.spec_from_file_location("toysae_reproduce", script)
@@ -361,11 +370,13 @@ def cmd_reproduce(argv: list[str]) -> int:
             return 1
         return exit_.code
     except KeyboardInterrupt:
-        print("toysae reproduce: interrupted; finished sweeps are cached and the same command "
+        why = "stopped by SIGTERM" if terminated else "interrupted"
+        print(f"toysae reproduce: {why}; finished sweeps are cached and the same command "
               "resumes", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130
     finally:
         sys.path.remove(str(script.parent))
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
