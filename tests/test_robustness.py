@@ -251,3 +251,26 @@ def test_any_toy_json_file_gives_the_cli_a_run_or_exit_code_2(path, value, tmp_p
     err = capsys.readouterr().err
     assert rc in (0, 2) and "Traceback" not in err, err
     assert rc == 0 or "error:" in err
+
+
+@pytest.mark.parametrize("flag, make, needle", [
+    ("--json", lambda p: p.mkdir(), "is a folder"),
+    ("--json", lambda p: None, "does not exist"),
+    ("--out", lambda p: p.write_text("x"), "is a file"),
+], ids=["json-is-folder", "json-folder-missing", "out-is-file"])
+def test_unwritable_outputs_are_refused_before_compute(flag, make, needle, tmp_path, capsys,
+                                                       monkeypatch):
+    """Issue 18: a --json path that is a folder or lies in a missing folder, and an --out
+    that is a file, are refused with exit code 2 before training starts (run_sweep is
+    stubbed and must not be called)."""
+    import toysae.run
+
+    target = tmp_path / "target"
+    make(target)
+    path = target / "out.json" if needle == "does not exist" else target
+    started = []
+    monkeypatch.setattr(toysae.run, "run_sweep", lambda *a, **k: started.append(a))
+    rc = main(["sweep", "--preset", "paper-small-pos", "--k", "1", "--samples", "1024",
+               flag, str(path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and not started and needle in err and flag in err, err

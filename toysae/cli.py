@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import RunLocked
 
-EXIT_OK, EXIT_USAGE, EXIT_DIVERGED, EXIT_BUSY = 0, 2, 3, 4
+EXIT_OK, EXIT_IO, EXIT_USAGE, EXIT_DIVERGED, EXIT_BUSY = 0, 1, 2, 3, 4
 
 TABLE_COLUMNS = (
     ("seed", "{:>4d}"), ("k", "{:>6.2f}"), ("mcc", "{:>6.3f}"), ("n_recovered", "{:>5d}"),
@@ -154,13 +154,40 @@ def _devices(n: int | None):
         raise ValueError(f"--{err}") from None
 
 
+def _check_outputs(args) -> None:
+    """Refuses, before any compute, a ``--json`` file or ``--out`` folder that cannot be
+    written (checked on the path itself, or on its nearest existing folder)."""
+    import os
+
+    def writable_folder(path: Path) -> Path:
+        while not path.exists():
+            path = path.parent
+        return path
+
+    if getattr(args, "json", None):
+        target = Path(args.json).resolve()
+        if target.is_dir():
+            raise ValueError(f"--json={args.json!r} is a folder; expected a file path")
+        parent = target.parent
+        if not parent.is_dir():
+            raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+        if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target,
+                                                                                 os.W_OK)):
+            raise ValueError(f"--json={args.json!r} cannot be written (permission denied)")
+    if getattr(args, "out", None):
+        out = Path(args.out).resolve()
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out={args.out!r} is a file; expected a folder")
+        base = writable_folder(out)
+        if not base.is_dir() or not os.access(base, os.W_OK):
+            raise ValueError(f"--out={args.out!r} cannot be written ({str(base)!r} is not a "
+                             "writable folder)")
+
+
 def cmd_sweep(args) -> int:
     cfg = _sweep_config(args)  # every check happens here, before any compute
     devices = _devices(args.devices)
-    if args.json:
-        parent = Path(args.json).resolve().parent
-        if not parent.is_dir():
-            raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+    _check_outputs(args)
     from .generator import check_memory
     from .run import run_sweep
 
@@ -189,10 +216,7 @@ def cmd_find_l0(args) -> int:
     # find_l0 chooses the ks of a BatchTopK sweep
     args.k, args.init, args.chunk_steps, args.arch = "1", "random", None, "batchtopk"
     cfg = _sweep_config(args)  # every check happens here, before any compute
-    if args.json:
-        parent = Path(args.json).resolve().parent
-        if not parent.is_dir():
-            raise ValueError(f"--json={args.json!r}: folder {str(parent)!r} does not exist")
+    _check_outputs(args)
     result = find_l0(cfg, out_dir=args.out, progress=not args.no_progress)
     print(f"true L0 {result['true_l0']:.4g}; {result['trainings']} SAE trainings over k = "
           f"{', '.join(f'{k:g}' for k in result['ks'])}")
@@ -403,6 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     except RunLocked as err:
         print(f"toysae {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BUSY
+    except OSError as err:  # a file or folder that the checks could not foresee
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"toysae {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print("toysae: interrupted; finished work is kept in the run directory (--out) and "
               "the same command resumes it", file=sys.stderr)
