@@ -274,3 +274,23 @@ def test_unwritable_outputs_are_refused_before_compute(flag, make, needle, tmp_p
                flag, str(path)])
     err = capsys.readouterr().err
     assert rc == 2 and not started and needle in err and flag in err, err
+
+
+def test_a_sweep_larger_than_the_machine_is_refused_within_a_second(capsys, monkeypatch):
+    """Issue 18: dim = 10^9 (features alone 37 GiB at g = 10) and a 10^9-input
+    evaluation set are refused before anything is built, in under a second, naming the
+    estimate; the CLI says how to go ahead anyway (exit code 2)."""
+    import time
+
+    import toysae.run
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="GiB"):
+        ToyConfig(n_features=10, dim=10**9, probs=(0.5,) * 10)
+    started = []
+    monkeypatch.setattr(toysae.run, "run_sweep", lambda *a, **k: started.append(a))
+    rc = main(["sweep", "--preset", "paper-main", "--k", "1", "--samples", "1024",
+               "--n-eval", str(10**9)])
+    err = capsys.readouterr().err
+    assert time.perf_counter() - t0 < 1.0
+    assert rc == 2 and not started and "GiB" in err and "--ignore-memory-estimate" in err

@@ -49,6 +49,7 @@ from .saes import TopK as TopK
 from .saes import jumprelu as jumprelu
 from .store import load_run as load_run
 from .sweep import SweepResult as SweepResult
+from .sweep import sweep_memory_estimate as sweep_memory_estimate
 from .theory import descend_alpha as descend_alpha
 from .theory import expected_loss as expected_loss
 from .theory import mixes as mixes

@@ -188,16 +188,18 @@ def cmd_sweep(args) -> int:
     cfg = _sweep_config(args)  # every check happens here, before any compute
     devices = _devices(args.devices)
     _check_outputs(args)
-    from .generator import check_memory
     from .run import run_sweep
+    from .sweep import check_sweep_memory
 
-    check_memory(cfg.toy, cfg.train.batch_size)  # before anything is printed or built
+    if not args.ignore_memory_estimate:  # before anything is printed or built
+        check_sweep_memory(cfg)
     n_models = len(cfg.columns) * len(cfg.seeds)
     print(f"toy: {cfg.toy.n_features} features in d={cfg.toy.dim}, true L0 "
           f"{_l0_text(cfg.toy)}; {n_models} {cfg.sae.arch} SAE(s) of width "
           f"{cfg.sae.width}, {cfg.train.n_steps} steps of {cfg.train.batch_size}",
           file=sys.stderr)
-    result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices)
+    result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices,
+                       check_memory=not args.ignore_memory_estimate)
     print(format_table(result.records, cfg.toy.n_features, cfg.column_name))
     if result.run_dir:
         print(f"run directory: {result.run_dir}")
@@ -328,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", default="random", help="random or ground_truth (default random)")
     s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
     s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
+    s.add_argument("--ignore-memory-estimate", action="store_true",
+                   help="train even when the sweep's memory estimate exceeds this machine's")
     s.add_argument("--devices", type=int, help="shard the models over N devices (on a CPU "
                    "the cores are split into N devices; 2 is fastest on 2 cores)")
     s.set_defaults(func=cmd_sweep)

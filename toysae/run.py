@@ -14,13 +14,13 @@ import jax
 from .config import SweepConfig
 from .generator import ToyModel, build_toy
 from .store import run_stored
-from .sweep import SweepResult, evaluate_state, train_sweep
+from .sweep import SweepResult, check_sweep_memory, evaluate_state, train_sweep
 
 
 def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = True,
               on_chunk: Callable | None = None,
               devices: Sequence[jax.Device] | None = None,
-              toy: ToyModel | None = None) -> SweepResult:
+              toy: ToyModel | None = None, check_memory: bool = True) -> SweepResult:
     """Trains (or loads) a sweep and evaluates every model.
 
     With ``out_dir`` the sweep lives in ``out_dir/<config digest>/``: a finished one
@@ -35,6 +35,8 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
       on_chunk: per-chunk callback ``(step, state, logs)``.
       devices: devices to shard the models over.
       toy: ``build_toy(cfg.toy)`` if the caller has it already (built here otherwise).
+      check_memory: refuse, before anything is built, a sweep whose
+        :func:`~toysae.sweep.sweep_memory_estimate` exceeds this machine's memory.
 
     Example:
       >>> from toysae import presets, SAEConfig, TrainConfig
@@ -44,6 +46,8 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
       >>> len(res.records), sorted(res.records[0])[:3]
       (1, ['arch', 'best_cos', 'c_dec'])
     """
+    if check_memory:
+        check_sweep_memory(cfg)
     toy = build_toy(cfg.toy) if toy is None else toy
     if out_dir is not None:
         return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk, devices=devices,
