@@ -467,7 +467,7 @@ def sweep_memory_estimate(cfg: SweepConfig) -> dict[str, int]:
       ...                   ks=(5.0, 11.0), seeds=(0, 1))
       >>> est = sweep_memory_estimate(cfg)
       >>> sorted(est), est["total"] < 2**30
-      (['evaluation', 'models', 'step', 'toy', 'total'], True)
+      (['evaluation', 'models', 'step', 'total', 'toy'], True)
     """
     g, d, h = cfg.toy.n_features, cfg.toy.dim, cfg.sae.width
     t = cfg.train
