@@ -214,3 +214,32 @@ def test_checkpoint_with_a_flipped_byte_is_ignored_not_resumed(tmp_path):
     with pytest.warns(UserWarning, match="checksum"):
         run_stored(cfg_small(), tmp_path, progress=False, on_chunk=lambda s, *a: steps.append(s))
     assert steps[0] == 20  # trained again from the start
+
+
+def test_lock_from_another_host_is_stale_once_its_heartbeat_stops(tmp_path):
+    """Issue 18: a lock held by a process on another host cannot be tested by pid; it is
+    refused while recently touched (a trainer touches it after every chunk) and taken
+    over, with a warning, once untouched for longer than LOCK_STALE_S."""
+    import toysae.store as store
+    from toysae.errors import RunLocked
+
+    lock = tmp_path / "lock"
+    lock.write_text("12345 some-other-host")
+    with pytest.raises(RunLocked, match="some-other-host"):
+        store._acquire_lock(tmp_path)
+    old = os.stat(lock).st_mtime - store.LOCK_STALE_S - 60
+    os.utime(lock, (old, old))
+    with pytest.warns(UserWarning, match="some-other-host"):
+        taken = store._acquire_lock(tmp_path)
+    assert taken.read_text() == f"{os.getpid()} {socket.gethostname()}"
+
+
+def test_training_touches_its_lock_after_every_chunk(tmp_path):
+    """The heartbeat: during training the lock's mtime moves forward between chunks."""
+    seen = []
+
+    def watch(step, *_):
+        seen.append(os.stat(run_dir_for(cfg_small(), tmp_path) / "lock").st_mtime_ns)
+
+    run_stored(cfg_small(), tmp_path, progress=False, on_chunk=watch)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0]

@@ -23,6 +23,7 @@ from a valid checkpoint or retrained, never silently loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -242,12 +243,19 @@ def _read_timing(run_dir: Path) -> tuple[float | None, int]:
         return None, 0
 
 
+# A trainer touches its lock after every chunk (a heartbeat); a lock from another host,
+# whose pid cannot be tested from here, is stale once untouched for this long.
+LOCK_STALE_S = 2 * 3600.0
+
+
 def _acquire_lock(run_dir: Path) -> Path:
-    """Creates ``run_dir/lock`` for this process; takes over a lock whose process is gone.
+    """Creates ``run_dir/lock`` for this process; takes over a lock whose process is gone
+    (on this host: the pid no longer runs; from another host: no heartbeat for
+    :data:`LOCK_STALE_S`).
 
     Raises:
-      RunLocked: if a live process on this host (or any process on another host) holds
-        it: two processes training one run directory would both write its checkpoint.
+      RunLocked: if a live process holds it: two processes training one run directory
+        would both write its checkpoint.
     """
     import socket
 
@@ -274,6 +282,16 @@ def _link_lock(mine: Path, lock: Path, host: str, run_dir: Path) -> Path:
                 pid, owner = int(pid_text), owner.strip()
             except (OSError, ValueError):
                 pid, owner = -1, host
+            if owner != host:  # no pid to test there: stale once its heartbeat stops
+                try:
+                    age = time.time() - lock.stat().st_mtime
+                except OSError:
+                    continue
+                if age > LOCK_STALE_S:
+                    warnings.warn(f"taking over {lock} from process {pid} on {owner}: not "
+                                  f"touched for {age / 3600:.1f} h", stacklevel=3)
+                    lock.unlink(missing_ok=True)
+                    continue
             if owner != host or (pid > 0 and _pid_alive(pid)):
                 raise RunLocked(
                     f"{run_dir} is being trained by process {pid} on {owner} (lock file "
@@ -358,6 +376,8 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
                 {"train_s": round(before + time.monotonic() - t_start, 2), "step": at_step}))
 
     def checkpoint(at_step, st, logs):
+        with contextlib.suppress(OSError):  # the lock's heartbeat (see LOCK_STALE_S)
+            os.utime(run_dir / "lock")
         # Save first, so that nothing the callback does can lose finished steps.
         if at_step < cfg.train.n_steps and time.monotonic() - last[0] >= checkpoint_seconds:
             atomic_write(ckpt, _checkpoint_bytes(st, at_step))
