@@ -74,7 +74,7 @@ def _parse_list(name: str, text: str, cast):
 
 
 def load_toy_json(path: str):
-    """Reads a toy model JSON file (fields documented in README, "Custom toy models")."""
+    """Reads a toy model JSON file (fields documented in docs/toy-json.md)."""
     from .config import ToyConfig
 
     try:

@@ -59,7 +59,7 @@ class CorrelationSpec:
       factor: an explicit ``[g][rank]`` V for ``kind="low_rank"`` instead of rank and
         scale; every row needs ``‖v_i‖² < 1``.
 
-    Example:
+    Examples:
       >>> CorrelationSpec(kind="pairs", pairs=[(0, 1, 0.4)]).pairs
       ((0, 1, 0.4),)
       >>> CorrelationSpec(kind="paper").strength
@@ -197,7 +197,7 @@ class ToyConfig:
         with more is an error naming the measured count, never a silent truncation.
         None: the dense path.
 
-    Example:
+    Examples:
       >>> toy = ToyConfig(n_features=5, dim=20, probs=(0.4,) * 5)
       >>> round(toy.true_l0, 6), toy.features
       (2.0, 'orthogonal')
@@ -409,7 +409,7 @@ class SAEConfig:
         [1, width] (None: ``(width // 4, width // 2, width)``); the width is added as the
         last prefix if missing.
 
-    Example:
+    Examples:
       >>> SAEConfig(width=50).to_dict()["dec_init_norm"]
       0.1
       >>> SAEConfig(width=50, arch="jumprelu").bandwidth
@@ -485,7 +485,7 @@ class TrainConfig:
       n_eval: evaluation samples for the metrics (paper: 100,000).
       eval_seed: seed of the evaluation set, shared by every model of a sweep.
 
-    Example:
+    Examples:
       >>> TrainConfig().n_steps  # 15M samples in batches of 1024
       14648
     """
@@ -540,7 +540,7 @@ class SweepConfig:
         architecture whose column is λ (``jumprelu``, ``relu_l1``; they ignore ``ks``);
         refused otherwise.  :attr:`columns` is ``ks`` or ``lambdas``, whichever applies.
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   ks=(1.8, 2), seeds=(0, 1))

@@ -28,7 +28,7 @@ def repair_psd(matrix: np.ndarray, min_eig: float = 1e-6) -> np.ndarray:
     Returns:
       ``[g, g]`` positive-definite correlation matrix.
 
-    Example:
+    Examples:
       >>> bad = np.array([[1.0, 0.9, 0.9], [0.9, 1.0, -0.9], [0.9, -0.9, 1.0]])
       >>> bool(np.linalg.eigvalsh(bad).min() < 0)  # not a valid correlation matrix
       True
@@ -71,7 +71,7 @@ def paper_random_correlation_raw(
     Returns:
       ``[g, g]`` symmetric unit-diagonal matrix, generally not PSD.
 
-    Example:
+    Examples:
       >>> raw = paper_random_correlation_raw(50, seed=42)
       >>> upper = raw[np.triu_indices(50, 1)]  # the 1225 pairs i < j
       >>> raw.shape, int((upper > 0).sum()), int((upper < 0).sum())
@@ -105,7 +105,7 @@ def paper_random_correlation(n_features: int, seed: int = 42, **kwargs) -> np.nd
     Returns:
       ``[g, g]`` correlation matrix.
 
-    Example:
+    Examples:
       >>> c = paper_random_correlation(50, seed=42)
       >>> c.shape, round(float(np.abs(c[np.triu_indices(50, 1)]).mean()), 3)
       ((50, 50), 0.133)
@@ -126,7 +126,7 @@ def pairs_correlation(
     Returns:
       ``[g, g]`` correlation matrix.
 
-    Example:
+    Examples:
       >>> c = pairs_correlation(5, [(0, j, 0.4) for j in range(1, 5)])
       >>> float(c[0, 3])
       0.4
@@ -148,7 +148,7 @@ def cholesky_factor(corr: np.ndarray) -> np.ndarray:
     Returns:
       ``[g, g]`` lower-triangular float64 matrix.
 
-    Example:
+    Examples:
       >>> c = np.array([[1.0, 0.5], [0.5, 1.0]])
       >>> low = cholesky_factor(c)
       >>> low.shape, bool(np.allclose(low @ low.T, c)), float(low[0, 1])
@@ -177,7 +177,7 @@ def low_rank_factor(seed: int, n_features: int, rank: int, scale: float) -> np.n
     Returns:
       ``[g, r]`` float64 factor.
 
-    Example:
+    Examples:
       >>> v = low_rank_factor(0, 1000, 25, 0.1)
       >>> v.shape, bool((v ** 2).sum(1).max() < 1)
       ((1000, 25), True)

@@ -41,7 +41,7 @@ def uniqueness(abs_cos: jax.Array) -> jax.Array:
     Args:
       abs_cos: ``[h, g]`` absolute cosines of decoder rows against true features.
 
-    Example:
+    Examples:
       >>> round(float(uniqueness(jnp.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.7]]))), 4)  # 2/3
       0.6667
     """
@@ -63,7 +63,7 @@ def detection(abs_cos: jax.Array, latent_fires: jax.Array,
     Returns:
       ``{"precision", "recall", "f1"}``, means over all h latents.
 
-    Example:
+    Examples:
       >>> cos = jnp.eye(2)
       >>> lat = jnp.array([[True, False], [True, True], [False, False]])
       >>> true = jnp.array([[True, False], [False, True], [False, False]])
@@ -95,7 +95,7 @@ def absorption(cos: jax.Array, latent_of: jax.Array, latent_fires: jax.Array,
     Returns:
       ``{"absorption", "absorption_cos"}`` (NaN-free: 0 when no edge qualifies).
 
-    Example:
+    Examples:
       >>> lat = jnp.array([[False, True], [True, True], [False, True]])  # latents 0, 1
       >>> true = jnp.array([[True, True], [True, True], [True, True]])   # parent 0, child 1
       >>> cos = jnp.array([[1.0, 0.0], [0.5, 0.8]])

@@ -16,7 +16,7 @@ alone, so member ``i`` is the same whatever else is drawn::
   magnitude  mu = 1, sigma ~ U(sigma_range) (default 0..0.3: a firing feature then has a
              non-positive magnitude with probability below 0.05%, so Σ p_i stays the L0)
 
-Example:
+Examples:
   >>> spec = FamilySpec(seed=0)
   >>> toy = draw_toy(spec, 3)
   >>> toy == draw_toy(spec, 3), round(toy.true_l0, 6) == round(describe(spec, 3)["true_l0"], 6)
@@ -99,7 +99,7 @@ def scale_to_sum(weights: np.ndarray, total: float, cap: float) -> np.ndarray:
     """Scales positive ``weights`` so they sum to ``total`` with none above ``cap``
     (water-filling: capped entries stay at ``cap``, the rest share the remainder).
 
-    Example:
+    Examples:
       >>> scale_to_sum(np.array([4.0, 1.0, 1.0]), 1.5, 0.9).round(6).tolist()
       [0.9, 0.3, 0.3]
     """

@@ -19,7 +19,7 @@ def orthogonal_features(key: jax.Array, n_features: int, dim: int) -> jax.Array:
     Returns:
       ``[g, d]`` float32 array with orthonormal rows.
 
-    Example:
+    Examples:
       >>> f = orthogonal_features(jax.random.key(0), 3, 5)
       >>> bool(jnp.allclose(f @ f.T, jnp.eye(3), atol=1e-5))
       True
@@ -47,7 +47,7 @@ def random_features(key: jax.Array, n_features: int, dim: int) -> jax.Array:
     Returns:
       ``[g, d]`` float32 array with unit rows.
 
-    Example:
+    Examples:
       >>> f = random_features(jax.random.key(0), 50, 20)  # g > d: superposed
       >>> bool(jnp.allclose(jnp.linalg.norm(f, axis=1), 1.0, atol=1e-6))
       True
@@ -81,7 +81,7 @@ def near_orthogonal_features(
     Returns:
       ``[g, d]`` float32 array of unit rows.
 
-    Example:
+    Examples:
       >>> f = near_orthogonal_features(jax.random.key(0), 8, 4)  # 8 features in R^4
       >>> f.shape, bool(jnp.allclose(jnp.linalg.norm(f, axis=1), 1.0, atol=1e-5))
       ((8, 4), True)

@@ -46,7 +46,7 @@ class FiringSpec:
       p: the probability of every feature (``constant``), in (0, 1].
       seed: seed of the JAX key for ``uniform``.
 
-    Example:
+    Examples:
       >>> FiringSpec(kind="zipf", exponent=1.0, p_max=0.5).probs(4)
       (0.5, 0.25, 0.16666666666666666, 0.125)
       >>> [round(p, 6) for p in FiringSpec(kind="linear", p_max=0.4, p_min=0.1).probs(4)]
@@ -122,7 +122,7 @@ class Profile:
         ``|mean + std · ε|`` with ``key(seed)``; SAELens's ``FoldedNormalMagnitudeConfig``).
       value, start, end, mean, std, seed: the parameters of the kind.
 
-    Example:
+    Examples:
       >>> Profile(kind="linear", start=5.0, end=4.0).values(3)
       (5.0, 4.5, 4.0)
       >>> Profile.parse(0.15, "magnitude.std").values(2)
@@ -207,7 +207,7 @@ class MagnitudeSpec:
       std: :class:`Profile` of the standard deviations (>= 0; 0 gives constant
         magnitudes).
 
-    Example:
+    Examples:
       >>> m = MagnitudeSpec.parse({"mean": {"kind": "linear", "start": 5.0, "end": 4.0},
       ...                          "std": 0.0})
       >>> m.mean.values(3), m.std.values(3)

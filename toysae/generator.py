@@ -50,7 +50,7 @@ class ToyModel:
         correlated features, whose L0 :func:`true_l0_report` estimates).
       max_active: static cap of the sparse path (None: dense path).
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> toy = build_toy(presets.get("paper-small-pos"))
       >>> toy.n_features, toy.dim, round(toy.true_l0, 4), toy.correlation.shape
@@ -204,7 +204,7 @@ class ToyModel:
         Returns:
           ``(coeffs [n, g], x [n, d])`` with ``x = coeffs @ features (+ bias)``.
 
-        Example:
+        Examples:
           >>> from toysae import presets
           >>> toy = presets.build("paper-small-pos")
           >>> coeffs, x = toy.sample(jax.random.key(0), 4)
@@ -217,7 +217,7 @@ class ToyModel:
     def empirical_l0(self, key: jax.Array, n: int = 200_000) -> float:
         """Mean number of firing features per input on ``n`` samples.
 
-        Example:
+        Examples:
           >>> from toysae import presets
           >>> round(presets.build("paper-small-pos").empirical_l0(jax.random.key(0)), 1)
           2.0
@@ -235,7 +235,7 @@ def correlation_matrix(cfg: ToyConfig) -> np.ndarray | None:
       ``[g, g]`` float64 correlation matrix (repaired to positive definite), or None
       for ``correlation.kind == "none"``.
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> c = correlation_matrix(presets.get("paper-small-neg"))
       >>> c.shape, float(c[0, 1]), float(c[1, 2])
@@ -266,7 +266,7 @@ def build_toy(cfg: ToyConfig) -> ToyModel:
     Raises:
       ValueError: when :func:`memory_estimate` exceeds this machine's memory.
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> toy = build_toy(presets.get("paper-main"))
       >>> toy.features.shape, toy.probs.shape, toy.chol.shape, round(toy.true_l0, 4)
@@ -338,7 +338,7 @@ def memory_estimate(cfg: ToyConfig, batch: int = 1024) -> dict[str, int]:
     dense correlation (matrix, eigendecomposition, Cholesky), near-orthogonal
     optimisation, and one sampling batch of ``batch`` inputs.
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> est = memory_estimate(presets.get("paper-main"))
       >>> sorted(est), est["total"] < 2**30
@@ -392,7 +392,7 @@ def true_l0_report(cfg: ToyConfig, n: int = 1 << 20, seed: int = 0,
       ``{"value", "method": "exact" | "estimate", "se", "n"}`` (``se`` and ``n`` None
       for an exact value).
 
-    Example:
+    Examples:
       >>> from toysae import presets
       >>> true_l0_report(presets.get("paper-main"))["method"]
       'exact'

@@ -64,7 +64,7 @@ class Group:
       exclusive: True (all children are mutually exclusive), False, or a list of some
         of the children (those are mutually exclusive, the others fire freely).
 
-    Example:
+    Examples:
       >>> spec = HierarchySpec(groups=[Group(parent=0, children=(1, 2, 3), exclusive=(1, 2))])
       >>> build_tree(spec, 4).eset.tolist()  # 1 and 2 exclusive; 3 fires freely
       [-1, 0, 0, -1]
@@ -99,7 +99,7 @@ class HierarchySpec:
       compensate: raise children's sampling probabilities (module docstring).
       scale_children: scale a child's magnitude by its parent's relative magnitude.
 
-    Example:
+    Examples:
       >>> h = HierarchySpec(groups=[{"parent": 0, "children": [1, 2], "exclusive": True}])
       >>> tree = build_tree(h, 4)
       >>> tree.parent.tolist(), tree.depth.tolist(), tree.eset.tolist()
@@ -302,7 +302,7 @@ def compensated_probs(probs: np.ndarray, tree: Tree) -> np.ndarray:
     """Children's sampling probabilities raised by SAELens's correction (module
     docstring), clamped to 1; roots and features outside the forest keep theirs.
 
-    Example:
+    Examples:
       >>> tree = build_tree(HierarchySpec(groups=[{"parent": 0, "children": [1, 2],
       ...                                          "exclusive": True}]), 3)
       >>> compensated_probs(np.array([0.5, 0.1, 0.1]), tree).round(3).tolist()
@@ -330,7 +330,7 @@ def exact_marginals(sampling: np.ndarray, tree: Tree) -> np.ndarray:
     Returns:
       ``[g]`` float64 marginals; their sum is the exact true L0.
 
-    Example:
+    Examples:
       >>> tree = build_tree(HierarchySpec(groups=[{"parent": 0, "children": [1, 2],
       ...                                          "exclusive": True}]), 3)
       >>> exact_marginals(np.array([0.5, 0.5, 0.5]), tree).tolist()  # 0.5·0.5·(1 − 0.5/2)

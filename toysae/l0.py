@@ -62,7 +62,7 @@ def _estimate(rule: str, x: np.ndarray, y: np.ndarray, pick) -> L0Estimate:
 def argmin_rule(l0s, values, rule: str = "argmin") -> L0Estimate:
     """The grid L0 minimising the curve (the paper's rule for toy models, §3.4).
 
-    Example:
+    Examples:
       >>> argmin_rule([1, 2, 3, 4], [[3.0, 1.0, 2.0, 2.5]]).l0
       2.0
     """
@@ -78,7 +78,7 @@ def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
     This reads the L0 "just before c_dec rises steeply as L0 falls" (paper §3.4, for
     curves without a clean minimum).
 
-    Example:
+    Examples:
       >>> elbow_rule([1, 2, 3, 4, 5, 6], [[10.0, 5.0, 1.0, 0.9, 0.8, 0.7]]).l0
       3.0
     """
@@ -97,7 +97,7 @@ def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
     """About ``n`` integer k values from 1 to ``k_max``, denser at low k (geometric).
 
-    Example:
+    Examples:
       >>> coarse_grid(33.0)
       (1.0, 2.0, 4.0, 8.0, 16.0, 33.0)
     """
@@ -117,7 +117,7 @@ def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
     Returns:
       Every ``{k: value}`` scored.
 
-    Example:
+    Examples:
       >>> seen = search_k(lambda ks: {k: (k - 11) ** 2 for k in ks}, (1.0, 4.0, 16.0, 33.0))
       >>> min(seen, key=seen.get), len(seen) < 33
       (11.0, True)

@@ -25,7 +25,7 @@ def cos_matrix(params: Params, features: jax.Array) -> jax.Array:
       params: parameter dict of one SAE (``W_dec [h, d]``).
       features: ``[g, d]`` true features.
 
-    Example:
+    Examples:
       >>> from toysae.sae import ground_truth_params
       >>> f = jnp.eye(3, 4)  # 3 features in R^4
       >>> cos_matrix(ground_truth_params(f), f).tolist()
@@ -44,7 +44,7 @@ def match(abs_cos: jax.Array) -> tuple[jax.Array, jax.Array]:
     Returns:
       ``(latent_idx, feature_idx)``, each of length ``min(h, g)``, sorted by feature.
 
-    Example:
+    Examples:
       >>> abs_cos = jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]])  # 3 latents, 2 features
       >>> rows, cols = match(abs_cos)
       >>> rows.tolist(), cols.tolist()
@@ -61,7 +61,7 @@ def mcc(abs_cos: jax.Array) -> jax.Array:
     Args:
       abs_cos: ``[h, g]`` absolute cosines of decoder rows against true features.
 
-    Example:
+    Examples:
       >>> round(float(mcc(jnp.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.3]]))), 4)
       0.85
     """
@@ -80,7 +80,7 @@ def c_dec(params: Params) -> jax.Array:
     Returns:
       Scalar in [0, 1]; 0 for mutually orthogonal decoder rows.
 
-    Example:
+    Examples:
       >>> round(float(c_dec({"W_dec": jnp.array([[1.0, 0.0], [1.0, 1.0]])})), 4)  # cos 45°
       0.7071
       >>> float(c_dec({"W_dec": jnp.eye(3)}))
@@ -108,7 +108,7 @@ def s_n_dec(params: Params, x: jax.Array, n: int) -> jax.Array:
     Returns:
       Scalar.
 
-    Example:
+    Examples:
       >>> from toysae.sae import ground_truth_params
       >>> x = jnp.array([[4.0, 3.0, 2.0, 1.0], [8.0, 7.0, 6.0, 5.0]])  # b = 2, d = 4
       >>> float(s_n_dec(ground_truth_params(jnp.eye(4)), x, 1))  # sorted Z[n·b] = Z[2]
@@ -128,7 +128,7 @@ def mixing(signed_cos: jax.Array, feature: int = 0) -> jax.Array:
       signed_cos: ``[h, g]`` signed cosines (:func:`cos_matrix`).
       feature: the feature whose leakage is measured.
 
-    Example:
+    Examples:
       >>> cos = jnp.array([[1.0, 0.0, 0.0], [0.3, 0.9, 0.0], [-0.1, 0.0, 0.95]])
       >>> round(float(mixing(cos)), 4)  # latents of f1, f2 carry +0.3 and -0.1 of f0
       0.1
@@ -155,7 +155,7 @@ def reconstruction(params: Params, x: jax.Array, acts: jax.Array) -> dict[str, j
       Dict of scalars ``mse``, ``variance_explained``, ``l0``, ``shrinkage``,
       ``dead_latents``.
 
-    Example:
+    Examples:
       >>> from toysae.sae import ground_truth_params
       >>> x = jnp.array([[1.0, 0.5], [0.0, 2.0]])
       >>> acts = jnp.array([[1.0, 0.0], [0.0, 2.0]])  # one latent per input
@@ -184,7 +184,7 @@ def recovery(params: Params, features: jax.Array,
     """The decoder-geometry metrics of :func:`evaluate`, which need no data: ``cos``
     ``[h, g]``, ``best_cos [g]``, ``mcc``, ``n_recovered``, ``c_dec``, ``mixing``.
 
-    Example:
+    Examples:
       >>> out = recovery({"W_dec": jnp.eye(3, 6)}, jnp.eye(3, 6))
       >>> float(out["mcc"]), int(out["n_recovered"]), float(out["c_dec"])
       (1.0, 3, 0.0)
@@ -223,7 +223,7 @@ def evaluate(
       ``dead_latents``, ``shrinkage``, ``mixing``, ``mse_thr``, ``l0_thr``,
       ``s{n}_dec`` for each n.
 
-    Example:
+    Examples:
       The ground-truth SAE of the small toy at its true L0 of 2:
 
       >>> from toysae import presets
@@ -250,7 +250,7 @@ def default_s_n(width: int) -> tuple[int, ...]:
     """The n values of s_n^dec reported by default: the paper's 12 and 18 where they fit
     below h/2, else ``h // 4`` (paper A.10: n above the L0 range, below h/2).
 
-    Example:
+    Examples:
       >>> default_s_n(50), default_s_n(20)
       ((12, 18), (5,))
     """
@@ -270,7 +270,7 @@ def s_n_for_width(width: int) -> int:
     did well: this rule hit 4 of 19, ``floor(0.36 · width)`` 2, n = k_max / 3 (your
     guess of L0, if k_max is 3 × it) 6, k_max / 2 4, k_max 3.
 
-    Example:
+    Examples:
       >>> s_n_for_width(50), s_n_for_width(5)
       (18, 1)
     """

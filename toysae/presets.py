@@ -15,7 +15,7 @@ def paper_main(dim: int = 100, features: str = "orthogonal") -> ToyConfig:
     ``p_i = 0.345 (49 − i)/50 + 0.05`` (true L0 Σp = 10.9525, "11"), the paper's random
     correlation with seed 42, magnitudes ReLU(1 + 0.15 ε).
 
-    Example:
+    Examples:
       >>> cfg = paper_main()
       >>> cfg.n_features, cfg.dim, round(cfg.true_l0, 4), cfg.correlation.kind
       (50, 100, 10.9525, 'paper')
@@ -29,7 +29,7 @@ def paper_main(dim: int = 100, features: str = "orthogonal") -> ToyConfig:
 def paper_superposition() -> ToyConfig:
     """Superposition variant (A.4.1): the main toy's 50 features in d = 40, near-orthogonal.
 
-    Example:
+    Examples:
       >>> cfg = paper_superposition()
       >>> cfg.n_features, cfg.dim, cfg.features
       (50, 40, 'near_orthogonal')
@@ -41,7 +41,7 @@ def paper_small(corr: float = 0.4) -> ToyConfig:
     """Small toy model (§3.1): 5 orthogonal features in R^20, p = 0.4 each (true L0 2),
     feature 0 correlated with features 1–4 at ``corr``.
 
-    Example:
+    Examples:
       >>> cfg = paper_small(-0.4)
       >>> cfg.true_l0, cfg.correlation.pairs
       (2.0, ((0, 1, -0.4), (0, 2, -0.4), (0, 3, -0.4), (0, 4, -0.4)))
@@ -70,7 +70,7 @@ def synthsaebench_16k(max_active: int | None = 128) -> ToyConfig:
     parent's firing event rather than its value (:mod:`toysae.hierarchy`).  Inputs are
     built on the sparse path with at most ``max_active`` active features each.
 
-    Example:
+    Examples:
       >>> cfg = synthsaebench_16k()
       >>> cfg.n_features, cfg.dim, cfg.correlation.rank, cfg.hierarchy.n_used()
       (16384, 768, 25, 10880)
@@ -94,7 +94,7 @@ def hierarchy_small() -> ToyConfig:
     (features 4–15, base p = 0.06, compensated so each fires 6.1% of inputs);
     magnitudes ReLU(1 + 0.15 ε); independent firing, so the true L0 is exact.
 
-    Example:
+    Examples:
       >>> cfg = hierarchy_small()
       >>> cfg.n_features, round(cfg.true_l0, 4)
       (16, 1.7319)
@@ -121,7 +121,7 @@ def get(name: str) -> ToyConfig:
     Raises:
       ValueError: for an unknown name, listing the accepted ones.
 
-    Example:
+    Examples:
       >>> sorted(PRESETS)  # doctest: +NORMALIZE_WHITESPACE
       ['hierarchy-small', 'paper-main', 'paper-small-neg', 'paper-small-pos',
        'paper-superposition', 'synthsaebench-16k']
@@ -136,7 +136,7 @@ def get(name: str) -> ToyConfig:
 def build(name: str) -> ToyModel:
     """The built :class:`ToyModel` of a named preset.
 
-    Example:
+    Examples:
       >>> build("paper-small-pos").features.shape  # [g, d]
       (5, 20)
     """

@@ -38,7 +38,7 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
       check_memory: refuse, before anything is built, a sweep whose
         :func:`~toysae.sweep.sweep_memory_estimate` exceeds this machine's memory.
 
-    Example:
+    Examples:
       >>> from toysae import presets, SAEConfig, TrainConfig
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))

@@ -43,7 +43,7 @@ def init_params(key: jax.Array, dim: int, width: int, dec_init_norm: float = 0.1
     Returns:
       Parameter dict (shapes in the module docstring).
 
-    Example:
+    Examples:
       >>> p = init_params(jax.random.key(0), dim=20, width=5)
       >>> p["W_enc"].shape, p["W_dec"].shape, round(float(jnp.linalg.norm(p["W_dec"][0])), 4)
       ((20, 5), (5, 20), 0.1)
@@ -66,7 +66,7 @@ def ground_truth_params(
       key: key for the optional noise.
       noise: std of Gaussian noise added to the decoder (and its transpose).
 
-    Example:
+    Examples:
       >>> p = ground_truth_params(jnp.eye(3, 8))
       >>> p["W_dec"].shape, p["W_enc"].shape, bool((p["W_enc"] == p["W_dec"].T).all())
       ((3, 8), (8, 3), True)
@@ -139,7 +139,7 @@ class BatchTopKSAE(nnx.Module):
     Training many SAEs uses the pure functions of this module on stacked parameter
     dicts (see :mod:`toysae.sweep`); :meth:`from_params` and :meth:`params` convert.
 
-    Example:
+    Examples:
       >>> sae = BatchTopKSAE(20, 5, k=2.0, rngs=nnx.Rngs(0))
       >>> x = jnp.ones((8, 20))
       >>> sae(x).shape

@@ -85,7 +85,7 @@ def local_devices(n: int | None) -> list[jax.Device] | None:
     Raises:
       ValueError: ``n < 1`` or more devices asked for than exist.
 
-    Example:
+    Examples:
       >>> local_devices(1) is None
       True
     """

@@ -52,7 +52,7 @@ def provenance() -> dict:
     ``dirty`` whether tracked files differ from it; both None where the package is not
     in a git checkout (e.g. installed from a wheel).
 
-    Example:
+    Examples:
       >>> sorted(provenance())
       ['code_revision', 'dirty', 'jax', 'toysae']
     """
@@ -88,7 +88,7 @@ def _read_provenance(run_dir: Path) -> dict | None:
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     """Writes ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
 
-    Example:
+    Examples:
       >>> import tempfile
       >>> path = Path(tempfile.mkdtemp()) / "sub" / "note.txt"  # folders are created
       >>> atomic_write(path, "hello")
@@ -119,7 +119,7 @@ def _sha256(path: Path) -> str:
 def run_dir_for(cfg: SweepConfig, out_dir: str | os.PathLike) -> Path:
     """The run directory of a config under ``out_dir``: ``out_dir/<cfg.digest()>``.
 
-    Example:
+    Examples:
       >>> from toysae import SAEConfig, presets
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5), ks=(2.0,))
       >>> run_dir_for(cfg, "runs") == Path("runs") / cfg.digest()
@@ -131,7 +131,7 @@ def run_dir_for(cfg: SweepConfig, out_dir: str | os.PathLike) -> Path:
 def is_complete(run_dir: str | os.PathLike) -> bool:
     """True when the manifest exists and every listed file matches its checksum.
 
-    Example:
+    Examples:
       >>> import tempfile
       >>> is_complete(tempfile.mkdtemp())  # an empty folder is no finished run
       False
@@ -205,7 +205,7 @@ def load_run(run_dir: str | os.PathLike, toy: ToyModel | None = None) -> SweepRe
     Raises:
       ValueError: if the directory is not a complete, uncorrupted run.
 
-    Example:
+    Examples:
       >>> import shutil, tempfile
       >>> from toysae import SAEConfig, TrainConfig, presets
       >>> from toysae.run import run_sweep

@@ -82,7 +82,7 @@ def aux_groups(n_k: int, opts: StepOptions, group: int | None = None
     """Static slices of the column axis that run their steps apart (the record's
     ``column_groups``; BatchTopK's AuxK groups), or None.
 
-    Example:
+    Examples:
       >>> from toysae.saes import BatchTopK, ReLUL1
       >>> aux_groups(12, StepOptions(1e-3, 0.9, 0.999, BatchTopK()))
       ((0, 5), (5, 10), (10, 12))
@@ -310,7 +310,7 @@ class SweepResult:
         directory's ``provenance.json``, :func:`toysae.store.provenance`); None when not
         recorded.
 
-    Example:
+    Examples:
       >>> from toysae import presets, run_sweep, SAEConfig, TrainConfig
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   train=TrainConfig(samples=20_480, n_eval=2048), ks=(2.0,))
@@ -461,7 +461,7 @@ def sweep_memory_estimate(cfg: SweepConfig) -> dict[str, int]:
     SynthSAEBench-sized sweep of ``experiments/synthsaebench.py`` it gives 2.4 GiB where
     the measured peak RSS was 4.9 GiB; it is there to refuse the impossible early.
 
-    Example:
+    Examples:
       >>> from toysae import presets, SAEConfig
       >>> cfg = SweepConfig(toy=presets.get("paper-main"), sae=SAEConfig(width=50),
       ...                   ks=(5.0, 11.0), seeds=(0, 1))

@@ -65,7 +65,7 @@ def expected_loss(alpha, p1, p12, m=1.0) -> jax.Array:
     Returns:
       The loss, shape ``broadcast(alpha, p1, p12, m)``; differentiable in every argument.
 
-    Example:
+    Examples:
       The paper's numbers (P1 = P12 = 0.4, m = 1): 0.4 for the true feature, about 0.154
       at α = 0.6, and ``P1 m² / 2`` at the even mix:
 
@@ -97,7 +97,7 @@ def optimal_alpha(p1, p12) -> jax.Array:
     Returns:
       ``α*``, shape ``broadcast(p1, p12)``.
 
-    Example:
+    Examples:
       >>> round(float(optimal_alpha(0.4, 0.4)), 4)  # 1/golden ratio when P1 = P12
       0.618
     """
@@ -126,7 +126,7 @@ def mixes(p1, p12):
     Returns:
       ``p12 > p1 / 2`` (a bool for floats, a boolean array for arrays).
 
-    Example:
+    Examples:
       >>> mixes(0.4, 0.4), mixes(0.4, 0.1)
       (True, False)
     """
@@ -151,7 +151,7 @@ def orthant_probability(q1: float, q2: float, rho: float) -> float:
     Returns:
       The joint rate as a Python float.
 
-    Example:
+    Examples:
       >>> round(orthant_probability(0.5, 0.5, 0.5), 6)  # 1/4 + arcsin(1/2)/(2π) = 1/3
       0.333333
     """
@@ -223,7 +223,7 @@ def two_feature_toy_config(
         outside [0, 1], ``p1 + p2 + p12 > 1``, ``p1 + p12 = 0``, ``p2 + p12 = 0``,
         ``m <= 0``, ``dim < 2``, or ``p12`` is not realisable by the generator's copula.
 
-    Example:
+    Examples:
       >>> cfg = two_feature_toy_config(0.3, 0.2, 0.3)
       >>> cfg.probs, cfg.true_l0
       ((0.6, 0.5), 1.1)
@@ -292,7 +292,7 @@ def decoder(alpha, features: jax.Array) -> jax.Array:
     Returns:
       ``[2, d]`` decoder ``D``; the encoder is ``Dᵀ`` and there are no biases.
 
-    Example:
+    Examples:
       >>> d = decoder(0.5, jnp.eye(2))  # latent 1 is the even mix of f1 and f2
       >>> d.shape, [[round(float(v), 4) for v in row] for row in d]
       ((2, 2), [[0.7071, 0.7071], [0.0, 1.0]])
@@ -316,7 +316,7 @@ def top1_loss(alpha, x: jax.Array, features: jax.Array) -> jax.Array:
     Returns:
       Scalar loss.
 
-    Example:
+    Examples:
       >>> x = jnp.array([[1.0, 0.0], [1.0, 1.0]])  # only f1 fires; both fire
       >>> float(top1_loss(1.0, x, jnp.eye(2)))  # Top-1 drops f2 of the second input
       0.5
@@ -352,7 +352,7 @@ def monte_carlo_loss(alpha, toy_model: ToyModel, key: jax.Array, n: int) -> jax.
     Returns:
       Loss estimates, same shape as ``alpha``.
 
-    Example:
+    Examples:
       >>> from toysae import build_toy
       >>> toy = build_toy(two_feature_toy_config(0.4, 0.1, 0.4))
       >>> est = monte_carlo_loss(jnp.array([1.0, 0.5]), toy, jax.random.key(0), 100_000)
@@ -386,7 +386,7 @@ def descend_alpha(p1, p12, m=1.0, alpha0=1.0, lr=0.1, steps: int = 1000) -> jax.
     Returns:
       ``[steps + 1]`` trajectory of α, starting with ``alpha0``.
 
-    Example:
+    Examples:
       >>> traj = descend_alpha(0.4, 0.4)
       >>> traj.shape, round(float(traj[0]), 4), round(float(traj[-1]), 4)
       ((1001,), 1.0, 0.618)

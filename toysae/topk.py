@@ -41,7 +41,7 @@ def nth_largest(values: jax.Array, n: jax.Array) -> jax.Array:
       float32 scalar ``t`` such that exactly ``n`` entries are ``>= t`` when there are
       no ties.
 
-    Example:
+    Examples:
       >>> float(nth_largest(jnp.array([0.5, 3.0, -1.0, 2.0]), 2))
       2.0
       >>> float(nth_largest(jnp.array([0.5, 3.0, -1.0, 2.0]), 4))
@@ -109,7 +109,7 @@ def keep_count(k: jax.Array, batch: int) -> jax.Array:
 
     Rounds half to even (as NumPy); ``k`` may be fractional (the paper uses 1.8).
 
-    Example:
+    Examples:
       >>> int(keep_count(1.8, 1024)), int(keep_count(11.0, 1024))
       (1843, 11264)
     """
@@ -126,7 +126,7 @@ def batch_topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]
     Returns:
       ``(mask [B, h] bool, threshold scalar)``.
 
-    Example:
+    Examples:
       >>> pre = jnp.array([[0.0, 3.0, 1.0], [2.0, 0.5, 0.0]])  # B = 2, h = 3
       >>> mask, t = batch_topk_mask(pre, 1.0)  # keeps round(1 · 2) = 2 entries of the batch
       >>> mask.astype(int).tolist(), float(t)
@@ -139,7 +139,7 @@ def batch_topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]
 def row_topk_mask(values: jax.Array, n: jax.Array) -> jax.Array:
     """Per-row mask of the ``n`` largest entries of ``values [B, h]`` (any sign, n traced).
 
-    Example:
+    Examples:
       >>> row_topk_mask(jnp.array([[3.0, -1.0, 2.0], [0.0, 5.0, 4.0]]), 1).astype(int).tolist()
       [[1, 0, 0], [0, 1, 0]]
     """

@@ -37,7 +37,7 @@ class StepOptions(NamedTuple):
     """Static (hashable) options of a training step: Adam's settings and the
     architecture record (:mod:`toysae.saes`), which holds every other hyperparameter.
 
-    Example:
+    Examples:
       >>> from toysae.saes import BatchTopK
       >>> opts = StepOptions(1e-3, 0.9, 0.999, BatchTopK(dead_steps=5))
       >>> opts.arch.dead_steps, hash(opts) == hash(StepOptions(1e-3, 0.9, 0.999,

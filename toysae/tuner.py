@@ -66,7 +66,7 @@ class TunerConfig:
       beta2: Adam β2 of L0 (shorter memory than the 0.999 default, so that the large
         early slopes do not freeze the later steps), in [0, 1).
 
-    Example:
+    Examples:
       >>> TunerConfig(k_start=20.0).metric, TunerConfig(k_start=20.0).period
       ('c_dec', 100)
     """
@@ -104,7 +104,7 @@ def update_level(level, opt_state, slope: float, tuner: TunerConfig, width: int)
     """One Adam step of L0 from a measured slope ``dm/dL0`` (module docstring): the
     gradient is ``slope + bias · |slope|``; L0 stays in ``[k_min, width − δ]``.
 
-    Example:
+    Examples:
       >>> t = TunerConfig(k_start=20.0, lr=0.5)
       >>> level = jnp.float32(20.0)
       >>> state = optax.adam(t.lr, b2=t.beta2).init(level)
@@ -193,7 +193,7 @@ def tune_l0(cfg: SweepConfig, tuner: TunerConfig, *, progress: bool = False,
       ValueError: for an architecture whose column is not k, or ``k_start`` above the
         width.
 
-    Example:
+    Examples:
       >>> from toysae import presets, SAEConfig, SweepConfig, TrainConfig
       >>> cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
       ...                   train=TrainConfig(samples=256 * 40, batch_size=256, n_eval=1024),

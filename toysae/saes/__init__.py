@@ -4,7 +4,7 @@ A new architecture is one file here (a frozen :class:`~toysae.saes.base.Arch`
 subclass with a ``name``), one test file, and one registry line: its import below,
 from which :data:`REGISTRY` is collected.
 
-Example:
+Examples:
   >>> names()
   ('batchtopk', 'jumprelu', 'matryoshka', 'relu_l1', 'topk')
   >>> get("topk").column, get("relu_l1").column_flag

@@ -53,7 +53,7 @@ class Arch:
       config_fields: the :class:`~toysae.config.SAEConfig` fields its JSON form (and so
         the cache digest) keeps.
 
-    Example:
+    Examples:
       >>> from toysae.saes import BatchTopK
       >>> BatchTopK() == BatchTopK(), BatchTopK().column, hash(BatchTopK()) == hash(BatchTopK())
       (True, 'k', True)
@@ -166,7 +166,7 @@ class SAE(nnx.Module):
     ``sae(x)`` encodes in training mode (``mode="train"``: e.g. BatchTopK over the
     batch) or one input at a time (``mode="infer"``) and decodes.
 
-    Example:
+    Examples:
       >>> from toysae.saes import ReLUL1
       >>> arch = ReLUL1()
       >>> sae = SAE(arch, arch.init(jax.random.key(0), 20, 5), column=0.1)

@@ -69,7 +69,7 @@ class BatchTopK(Arch):
       threshold_decay: EMA rate of the running inference threshold.
       resample: resample latents silent for ``2 · dead_steps`` steps.
 
-    Example:
+    Examples:
       >>> arch = BatchTopK()
       >>> p = arch.init(jax.random.key(0), 20, 5)
       >>> acts = arch.encode(p, jnp.ones((4, 20)), 2.0)  # keeps round(2 · 4) = 8 entries
@@ -356,7 +356,7 @@ class BatchTopK(Arch):
           The slices, or None where grouping cannot help (no AuxK and no resampling, or
           no more columns than one group).
 
-        Example:
+        Examples:
           >>> BatchTopK().column_groups(12)
           ((0, 5), (5, 10), (10, 12))
           >>> BatchTopK().column_groups(5) is None

@@ -48,7 +48,7 @@ def jump(pre: jax.Array, threshold: jax.Array, bandwidth: float) -> jax.Array:
     Returns:
       ``[..., h]`` activations.
 
-    Example:
+    Examples:
       >>> g = jax.grad(lambda t: jump(jnp.array([0.5, 2.0]), t, 2.0).sum())(jnp.ones(2))
       >>> g.tolist()  # only pre = 0.5 lies within ε/2 = 1 of θ = 1: −θ/ε
       [-0.5, -0.0]
@@ -184,7 +184,7 @@ class JumpReLU(Arch):
       tanh_scale: c of the tanh sparsity penalty (SAELens default 4.0).
       warmup_steps: steps over which λ rises linearly from 0 (paper: 10,000).
 
-    Example:
+    Examples:
       >>> arch = JumpReLU(init_threshold=0.5)
       >>> p = arch.init(jax.random.key(0), 20, 5)
       >>> sorted(p), round(float(threshold(p)[0]), 4)

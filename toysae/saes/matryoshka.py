@@ -25,7 +25,7 @@ from .batchtopk import BatchTopK
 def default_prefixes(width: int) -> tuple[int, ...]:
     """``(h // 4, h // 2, h)`` without repeats or zeros.
 
-    Example:
+    Examples:
       >>> default_prefixes(50), default_prefixes(2)
       ((12, 25, 50), (1, 2))
     """
@@ -40,7 +40,7 @@ class MatryoshkaBatchTopK(BatchTopK):
       prefixes: nested dictionary sizes, strictly increasing, the last one the width
         (``SAEConfig.prefixes``; a list that stops short of the width gets it added).
 
-    Example:
+    Examples:
       >>> import jax
       >>> arch = MatryoshkaBatchTopK(prefixes=(2, 5))
       >>> p = arch.init(jax.random.key(0), 20, 5)

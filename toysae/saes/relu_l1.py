@@ -38,7 +38,7 @@ def decode(params: Params, acts: jax.Array) -> jax.Array:
 def loss_fn(params: Params, x: jax.Array, lam: jax.Array):
     """Training loss (module docstring): ``(loss, (mse, acts [B, h]))``.
 
-    Example:
+    Examples:
       >>> p = {"W_enc": jnp.eye(2), "b_enc": jnp.zeros(2), "W_dec": 2 * jnp.eye(2),
       ...      "b_dec": jnp.zeros(2)}
       >>> loss, (mse, acts) = loss_fn(p, jnp.array([[1.0, 0.0]]), 0.5)
@@ -60,7 +60,7 @@ class ReLUL1(Arch):
       dec_init_norm: norm of the decoder rows at random init.
       l1_warmup_frac: fraction of training over which λ rises from 0 (April update: 0.05).
 
-    Example:
+    Examples:
       >>> arch = ReLUL1()
       >>> arch.warmup(14_648), arch.column
       (732, 'lambda')

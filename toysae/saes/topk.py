@@ -40,7 +40,7 @@ def topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
       ``(mask [B, h] bool, mean row threshold)`` (the mean is for logging; it is
       ``inf`` when some row keeps nothing).
 
-    Example:
+    Examples:
       >>> pre = jnp.array([[3.0, 1.0, 2.0], [0.5, 4.0, 0.0]])
       >>> topk_mask(pre, 1.0)[0].astype(int).tolist()  # one per row
       [[1, 0, 0], [0, 1, 0]]
@@ -61,7 +61,7 @@ def topk_mask(pre: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
 class TopK(BatchTopK):
     """TopK record: BatchTopK's training with per-input selection (module docstring).
 
-    Example:
+    Examples:
       >>> arch = TopK()
       >>> p = arch.init(jax.random.key(0), 20, 5)
       >>> acts = arch.encode(p, jax.random.normal(jax.random.key(1), (4, 20)), 2.0)
