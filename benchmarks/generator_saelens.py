@@ -646,6 +646,10 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     atomic_write(args.out, json.dumps(res, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import reports  # the docs' generator-speed table, from the file just written
+
+    reports.write_for(args.out)
     return res
 
 

@@ -347,8 +347,20 @@ def sweep_config(n_models: int, *, length: int, toy_cfg: ToyConfig | None = None
 
 def atomic_write_json(path: str | os.PathLike, data: dict) -> None:
     """Writes ``data`` as indented JSON to ``path`` atomically
-    (:func:`toysae.store.atomic_write`: a reader never sees a half-written file)."""
+    (:func:`toysae.store.atomic_write`: a reader never sees a half-written file); when
+    ``path`` is a committed results file, its report blocks in ``docs/`` are rewritten
+    from it (``experiments/reports.py``)."""
     atomic_write(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    write_reports_for(path)
+
+
+def write_reports_for(path: str | os.PathLike) -> list[str]:
+    """Rewrites the docs' report blocks rendered from ``path``
+    (``experiments/reports.py``; nothing for a scratch file)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+    import reports
+
+    return reports.write_for(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -159,9 +159,14 @@ def _jsonable(obj):
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    """Writes ``data`` as indented JSON atomically (numpy and JAX values converted)."""
+    """Writes ``data`` as indented JSON atomically (numpy and JAX values converted);
+    when ``path`` is a committed results file, its report blocks in ``README.md`` and
+    ``docs/`` are rewritten from it (``experiments/reports.py``)."""
+    import reports
+
     atomic_write(path, json.dumps(_jsonable(data), indent=1) + "\n")
     print(f"wrote {path}")
+    reports.write_for(path)
 
 
 def summarize(values: Sequence[float]) -> dict:

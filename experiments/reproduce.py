@@ -3,11 +3,12 @@ table: the job behind ``toysae reproduce``.
 
 Runs each experiment script in its own process, in order (cheap ones first), then
 gathers the claim records of their results files into ``figures/claims.json`` and, at
-the paper's budget, rewrites the claim table of ``README.md`` between its markers.
+the paper's budget, rewrites the claim table of ``docs/reproduction.md`` and its summary
+on the front page (``README.md``) between their markers (``experiments/reports.py``).
 Trained SAEs are cached under ``--out-dir`` by config digest and checkpointed while
 they train, so an interrupted reproduction resumes where it stopped, and a rerun only
 re-plots.  ``--quick`` runs every script at its reduced budget (outputs ``*_quick``;
-the README is left alone).
+the docs are left alone).
 
 Usage: ``python experiments/reproduce.py [--quick] [--only main_toy,jumprelu]``
 """
@@ -23,6 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import reports
 from claim_records import RESULT_STEMS, collect, markdown_table
 
 from toysae.store import atomic_write
@@ -32,16 +34,14 @@ REPO = HERE.parent
 #: Scripts in the order they run (cheapest first); each writes figures/<name>.json.
 SCRIPTS = ("theorem1", "small_toy", "jumprelu", "schedules", "main_toy", "superposition",
            "absorption")
-README_START = "<!-- claims:start (written by experiments/reproduce.py) -->"
-README_END = "<!-- claims:end -->"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="toysae reproduce", description=(
         "Run every experiment script (paper budget by default), then rebuild "
-        "figures/claims.json and the README claim table. Cached and resumable."))
+        "figures/claims.json and the claim tables of the docs. Cached and resumable."))
     p.add_argument("--quick", action="store_true",
-                   help="reduced budgets (minutes); outputs *_quick, README untouched")
+                   help="reduced budgets (minutes); outputs *_quick, docs untouched")
     p.add_argument("--only", default=None,
                    help=f"comma-separated subset of {','.join(SCRIPTS)}")
     p.add_argument("--out-dir", default=str(REPO / "runs"),
@@ -50,9 +50,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="figures and results files (default figures/)")
     p.add_argument("--table-only", action="store_true",
                    help="skip the scripts; rebuild claims.json and the table from results")
-    p.add_argument("--readme", default=str(REPO / "README.md"),
-                   help="file whose claim table (between the markers) is rewritten at the "
-                        "paper's budget (default README.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--devices", type=int, default=None,
                    help="shard each sweep's models over N devices (on a CPU the cores are "
@@ -88,17 +85,6 @@ def run_script(name: str, args: argparse.Namespace) -> float:
         raise SystemExit(f"experiments/{name}.py failed with exit code {proc.returncode}; "
                          "finished sweeps are kept in the cache, rerun to resume")
     return time.perf_counter() - t0
-
-
-def update_readme(table: str, readme: Path = REPO / "README.md") -> bool:
-    """Replaces the text between the README's claim-table markers; False if absent."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    atomic_write(readme, f"{head}{README_START}\n{table}{README_END}{tail}")
-    return True
 
 
 def training_time(fig_dir: str | Path, quick: bool) -> dict:
@@ -149,8 +135,8 @@ def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
                                         if tr["unrecorded"] else ""))
     table = markdown_table(data["claims"])
     print(table)
-    if not args.quick and update_readme(table, Path(args.readme)):
-        print(f"updated the claim table in {args.readme}")
+    if not args.quick:
+        reports.write_for(path)  # only when path is the committed figures/claims.json
     return data
 
 

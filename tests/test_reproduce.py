@@ -1,5 +1,5 @@
-"""`toysae reproduce`: the claim table is built by code from the results files, the
-README table is replaced between its markers only, and bad arguments fail early."""
+"""`toysae reproduce`: the claim table is built by code from the results files, the docs
+are rewritten only from the committed results, and bad arguments fail early."""
 
 import json
 import sys
@@ -26,10 +26,7 @@ def test_table_is_built_from_results_files(tmp_path):
         claims.claim("main.b", "c_dec min at 11", "11", "argmin 12", False, argmin=12)])
     write_results(tmp_path, "theorem1", [
         claims.claim("t.a", "formula | MC", "A.5", "0.4%", True)])
-    readme = tmp_path / "README.md"
-    readme.write_text(f"{reproduce.README_START}\n{reproduce.README_END}\n")
-    data = reproduce.main(["--table-only", "--fig-dir", str(tmp_path), "--readme", str(readme)])
-    assert "| main.a |" in readme.read_text()
+    data = reproduce.main(["--table-only", "--fig-dir", str(tmp_path)])
     assert [c["id"] for c in data["claims"]] == ["main.a", "main.b", "t.a"]
     assert data["claims"][1]["holds"] is False and data["claims"][1]["detail"] == {"argmin": 12}
     assert "superposition.json" in data["missing"]
@@ -40,22 +37,18 @@ def test_table_is_built_from_results_files(tmp_path):
     assert "formula \\| MC" in table  # pipes inside cells are escaped
 
 
-def test_readme_table_replaced_between_markers_only(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{reproduce.README_START}\nold table\n{reproduce.README_END}\n"
-                      "after\n")
-    assert reproduce.update_readme("| new |\n", readme)
-    assert readme.read_text() == (f"intro\n{reproduce.README_START}\n| new |\n"
-                                  f"{reproduce.README_END}\nafter\n")
-    plain = tmp_path / "plain.md"
-    plain.write_text("no markers\n")
-    assert not reproduce.update_readme("| new |\n", plain)
-    assert plain.read_text() == "no markers\n"
+def test_a_scratch_fig_dir_leaves_the_docs_alone(tmp_path):
+    """Only the committed figures/claims.json rewrites the docs' claim blocks; a
+    reproduction into another folder (CI's scratch run) must not."""
+    import reports
 
-
-def test_the_real_readme_has_the_markers():
-    text = (EXPERIMENTS.parent / "README.md").read_text()
-    assert reproduce.README_START in text and reproduce.README_END in text
+    write_results(tmp_path, "theorem1", [claims.claim("t.a", "x", "A.5", "0.4%", True)])
+    pages = {name: (EXPERIMENTS.parent / rep.page).read_text()
+             for name, rep in reports.REPORTS.items()}
+    reproduce.main(["--table-only", "--fig-dir", str(tmp_path)])
+    assert reports.write_for(tmp_path / "claims.json") == []
+    for name, rep in reports.REPORTS.items():
+        assert (EXPERIMENTS.parent / rep.page).read_text() == pages[name]
 
 
 def test_claims_must_be_a_list(tmp_path):

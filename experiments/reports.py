@@ -1,0 +1,350 @@
+"""The generated reports of the docs: every measured table of ``README.md`` and ``docs/``
+is a block between two markers, rendered by a pure function from one committed results
+file, and rewritten by the script that measured it.
+
+A block looks like this in its page (the start marker names the results file)::
+
+    <!-- report:absorption (generated from figures/absorption.json by experiments/reports.py) -->
+    | SAE | k | absorption | ...
+    <!-- /report:absorption -->
+
+:data:`REPORTS` lists every block: its page, its results file and its renderer.  A
+measuring script calls :func:`write` when it has written its results file;
+``python experiments/reports.py`` re-renders every block from the committed files, and
+``--check`` (run by ``tests/test_docs.py``) fails when a page's block differs from what
+its results file renders, so no table can drift from the file it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def _start(name: str, source: str) -> str:
+    return f"<!-- report:{name} (generated from {source} by experiments/reports.py) -->"
+
+
+def _end(name: str) -> str:
+    return f"<!-- /report:{name} -->"
+
+
+def replace_block(text: str, name: str, source: str, body: str) -> str | None:
+    """``text`` with the block ``name`` replaced by ``body``; None if it has no such block.
+
+    The start marker is rewritten too (it names ``source``); text outside the markers is
+    kept byte for byte.
+    """
+    start = re.search(rf"<!-- report:{re.escape(name)} [^\n]*-->\n", text)
+    end = text.find(_end(name) + "\n", start.end()) if start else -1
+    if start is None or end < 0:
+        return None
+    body = body if body.endswith("\n") else body + "\n"
+    return text[:start.start()] + _start(name, source) + "\n" + body + text[end:]
+
+
+def read_block(text: str, name: str) -> str | None:
+    """The body of the block ``name`` in ``text`` (None if absent)."""
+    start = re.search(rf"<!-- report:{re.escape(name)} [^\n]*-->\n", text)
+    end = text.find(_end(name) + "\n", start.end()) if start else -1
+    return None if start is None or end < 0 else text[start.end():end]
+
+
+# ---------------------------------------------------------------------------------------
+# Renderers: pure functions from a results file's dict to Markdown.
+
+
+def _pm(stat: dict, digits: int = 3) -> str:
+    mean, std = stat["mean"], stat["std"]
+    sign = "−" if mean < 0 else ""
+    return f"{sign}{abs(mean):.{digits}f} ± {std:.{digits}f}"
+
+
+def _short_claim(text: str) -> str:
+    for cut in ("; rule", " (rule", " (here:"):
+        text = text.split(cut, 1)[0]
+    return text
+
+
+def render_claims(data: dict) -> str:
+    """The full claim table (``figures/claims.json``)."""
+    from claim_records import markdown_table
+    return markdown_table(data["claims"])
+
+
+def render_claims_summary(data: dict) -> str:
+    """The front page's summary of ``figures/claims.json``: the count and one line per
+    claim."""
+    claims = data["claims"]
+    held = sum(c["holds"] for c in claims)
+    lines = [f"**{held} of {len(claims)} claims hold** at the paper's budget (verdicts "
+             "computed by code from the measured numbers; the paper's values and ours side "
+             "by side: [docs/reproduction.md](docs/reproduction.md)).", "",
+             "| claim | holds |", "|---|---|"]
+    for c in claims:
+        text = _short_claim(c["claim"]).replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{c['id']}`: {text} | {'yes' if c['holds'] else '**no**'} |")
+    if data.get("missing"):
+        lines += ["", f"Results files not yet produced: {', '.join(data['missing'])}."]
+    return "\n".join(lines) + "\n"
+
+
+def render_recovery(data: dict) -> str:
+    """Recovery at the true L0, per seed, and the k = 5 trap (``figures/main_toy.json``)."""
+    s = data["settings"]
+    by11, by5 = data["by_k"]["11"], data["by_k"]["5"]
+    lines = [f"Settings: `{s['preset']}`, width {s['width']}, {s['samples']:,} samples, "
+             f"batch {s['batch_size']}, Adam lr {s['lr']:g}, seeds "
+             f"{s['seeds'][0]}–{s['seeds'][-1]}, evaluated on {s['n_eval']:,} inputs.", "",
+             "| k | seed | MCC | features recovered (best \\|cos\\| > 0.9) | c_dec | MSE | "
+             "dead |", "|---|---|---|---|---|---|---|"]
+    for i, seed in enumerate(s["seeds"]):
+        lines.append(
+            f"| 11 | {seed} | {by11['mcc']['per_seed'][i]:.5f} | "
+            f"{by11['n_recovered']['per_seed'][i]:.0f} / {s['g']} | "
+            f"{by11['c_dec']['per_seed'][i]:.4f} | {by11['mse']['per_seed'][i]:.4f} | "
+            f"{by11['dead_latents']['per_seed'][i]:.0f} |")
+
+    def span(stat, fmt):
+        lo, hi = f"{min(stat['per_seed']):{fmt}}", f"{max(stat['per_seed']):{fmt}}"
+        return lo if lo == hi else f"{lo} – {hi}"
+    lines.append(f"| 5 | {s['seeds'][0]}–{s['seeds'][-1]} | {span(by5['mcc'], '.3f')} | "
+                 f"{span(by5['n_recovered'], '.0f')} / {s['g']} | {span(by5['c_dec'], '.3f')} "
+                 f"| {span(by5['mse'], '.3f')} | {span(by5['dead_latents'], '.0f')} |")
+    trap = data["mse_vs_ground_truth"]["5"]
+    lines += ["", f"At k = 5 the trained SAEs' MSE is {span(trap['trained'], '.2f')} against "
+              f"{trap['ground_truth']:.2f} for the ground-truth SAE run at k = 5 on the same "
+              "inputs (paper §3.3: 2.73 against 4.88)."]
+    return "\n".join(lines) + "\n"
+
+
+def render_architectures(data: dict) -> str:
+    """Recovery by architecture (``figures/architectures.json``)."""
+    from architectures import markdown_table
+    return markdown_table(data)
+
+
+def render_absorption(data: dict) -> str:
+    """BatchTopK against Matryoshka on the hierarchy toy (``figures/absorption.json``)."""
+    true_l0 = data["settings"]["true_l0"]
+    lines = ["| SAE | k | absorption | child latent cos with parent | MCC | F1 |",
+             "|---|---|---|---|---|---|"]
+    for arch, by_k in data["by_arch"].items():
+        for k, row in sorted(by_k.items(), key=lambda kv: float(kv[0])):
+            label = f"{float(k):.4f} (true)" if abs(float(k) - true_l0) < 1e-3 else f"{float(k):g}"
+            lines.append(f"| {arch} | {label} | {_pm(row['absorption'])} | "
+                         f"{_pm(row['absorption_cos'])} | {_pm(row['mcc'])} | "
+                         f"{_pm(row['f1'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_synthsaebench(data: dict) -> str:
+    """The SynthSAEBench-sized sweep (``figures/synthsaebench.json``)."""
+    lines = ["| k | MCC | F1 | precision | recall | uniqueness | variance explained | dead "
+             "latents |", "|---|---|---|---|---|---|---|---|"]
+    for r in data["records"]:
+        lines.append(f"| {r['k']:g} | {r['mcc']:.3f} | {r['f1']:.3f} | {r['precision']:.3f} | "
+                     f"{r['recall']:.3f} | {r['uniqueness']:.3f} | "
+                     f"{r['variance_explained']:.3f} | {r['dead_latents']:,} |")
+    pub = data.get("published_at_l0_25", {}).get("BatchTopK")
+    t = data["true_l0"]
+    lines += ["", f"Training took {data['sweep']['train_s']:,.0f} s "
+              f"({data['sweep_wall_s']:,.0f} s with evaluation), peak RSS "
+              f"{data['peak_rss_mib']:,.0f} MiB; true L0 estimated from {t['n']:,} samples: "
+              f"{t['value']:.3f} ± {t['se']:.3f}."]
+    if pub:
+        lines[-1] += (f" SynthSAEBench's table at L0 = 25 after 200M samples: MCC {pub['mcc']}, "
+                      f"F1 {pub['f1']}, uniqueness {pub['uniqueness']}, variance explained "
+                      f"{pub['variance_explained']}.")
+    return "\n".join(lines) + "\n"
+
+
+_GENERATOR_ROWS = (
+    ("ours_16k_sparse", "SynthSAEBench-16k, ours, sparse path (the preset)"),
+    ("ours_16k_dense", "SynthSAEBench-16k, ours, dense sampler (`max_active` unset)"),
+    ("saelens_16k", "SynthSAEBench-16k, SAELens's own generator"),
+    ("copula_g4096", "g = 4,096, d = 768, the paper's dense copula"),
+    ("independent_g4096", "g = 4,096, d = 768, independent firing"),
+    ("low_rank_g4096", "g = 4,096, low-rank copula, rank 25"),
+    ("low_rank_sparse_g4096", "g = 4,096, low-rank, sparse path (`max_active` 64)"),
+)
+
+
+def render_generator_speed(data: dict) -> str:
+    """Our generator against SAELens's (``benchmarks/generator_saelens.json``)."""
+    la0, la1 = data.get("load_average_start"), data.get("load_average_end")
+    git = data.get("git", {})
+    lines = [f"Revision {git.get('revision')}" + (" (working tree dirty)" if git.get("dirty")
+                                                  else "")
+             + f"; load average {la0[0]:.2f} at the start and {la1[0]:.2f} at the end; "
+             f"{data['repeats']} repeats of {data['length']} batches of {data['batch']:,}, "
+             f"medians; each case in its own process, {data['threads']} threads; versions "
+             + ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items()) + ".", "",
+             "| case | samples/s | peak RSS |", "|---|---|---|"]
+    cases = data["cases"]
+    for key, label in _GENERATOR_ROWS:
+        c = cases.get(key)
+        if not c:
+            continue
+        if "samples_s" not in c:
+            lines.append(f"| {label} | not run: {c.get('error') or c.get('skipped')} | |")
+            continue
+        rss = c["memory"]["peak_rss_bytes"] / 2**20
+        lines.append(f"| {label} | {c['samples_s']:,.0f} | {rss:,.0f} MiB |")
+    r = data.get("ratios", {})
+    if "ours_16k_sparse_over_saelens_samples_s" in r:
+        lines += ["", f"Ours is {r['ours_16k_sparse_over_saelens_samples_s']:.2f}× SAELens's "
+                  "throughput on its own benchmark toy with "
+                  f"{r['saelens_over_ours_16k_sparse_peak_rss']:.2f}× less memory; the sparse "
+                  f"path gains {r['ours_16k_sparse_over_dense_samples_s']:.1f}× over our dense "
+                  "sampler."]
+    return "\n".join(lines) + "\n"
+
+
+_RULES = ("argmin_c_dec", "elbow_c_dec", "argmin_s_n_dec", "online_tuner")
+
+
+def render_l0_study(data: dict) -> str:
+    """Hit rates of the L0 rules on the random family (``figures/l0_generalisation.json``)."""
+    s = data["settings"]
+    lines = [f"Budget: {s['samples']:,} samples per SAE, batch {s['batch_size']}, lr "
+             f"{s['lr']:g}, seeds {', '.join(map(str, s['seeds']))}; {s['n_models']} family "
+             f"members; {data['trainings']:,} trainings (a full integer sweep of the same "
+             f"ranges: {data['trainings_full_sweep']:,}); {data['compute_s'] / 3600:.1f} h of "
+             "summed wall time.", "",
+             "| width | rule | members | within ±1 | within 10% | mean signed error |",
+             "|---|---|---|---|---|---|"]
+    for width, rates in data["hit_rates"].items():
+        for rule in _RULES:
+            r = rates.get(rule)
+            if r:
+                err = r["mean_signed_error"]
+                lines.append(f"| {width} | `{rule}` | {r['n']} | {r['within_1']:.0%} | "
+                             f"{r['within_10pct']:.0%} | {'−' if err < 0 else '+'}"
+                             f"{abs(err):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_performance(data: dict) -> str:
+    """The benchmark suite's report (``benchmarks/results.json``)."""
+    from suite_report import markdown
+    return markdown(data).rstrip("\n") + "\n"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One generated block: ``page`` and ``source`` are paths relative to the repository."""
+
+    name: str
+    page: str
+    source: str
+    render: Callable[[dict], str]
+
+    def body(self, data: dict) -> str:
+        """The block's Markdown for ``data``, ending with one newline."""
+        return self.render(data).rstrip("\n") + "\n"
+
+
+REPORTS: dict[str, Report] = {r.name: r for r in (
+    Report("claims-summary", "README.md", "figures/claims.json", render_claims_summary),
+    Report("claims", "docs/reproduction.md", "figures/claims.json", render_claims),
+    Report("recovery", "docs/reproduction.md", "figures/main_toy.json", render_recovery),
+    Report("absorption", "docs/reproduction.md", "figures/absorption.json",
+           render_absorption),
+    Report("synthsaebench", "docs/reproduction.md", "figures/synthsaebench.json",
+           render_synthsaebench),
+    Report("architectures", "docs/architectures.md", "figures/architectures.json",
+           render_architectures),
+    Report("l0-study", "docs/l0-study.md", "figures/l0_generalisation.json",
+           render_l0_study),
+    Report("performance", "docs/performance.md", "benchmarks/results.json",
+           render_performance),
+    Report("generator-speed", "docs/performance.md", "benchmarks/generator_saelens.json",
+           render_generator_speed),
+)}
+
+
+def write(name: str, data: dict | None = None, root: str | Path = REPO) -> bool:
+    """Rewrites block ``name`` of its page under ``root`` from ``data`` (default: the
+    results file under ``root``).  False (nothing written) if the page has no such block.
+    """
+    from toysae.store import atomic_write
+    rep = REPORTS[name]
+    page = Path(root) / rep.page
+    if data is None:
+        data = json.loads((Path(root) / rep.source).read_text())
+    if not page.is_file():
+        return False
+    new = replace_block(page.read_text(), name, rep.source, rep.body(data))
+    if new is None:
+        return False
+    atomic_write(page, new)
+    return True
+
+
+def write_for(path: str | Path) -> list[str]:
+    """Rewrites every block rendered from the results file ``path``, if ``path`` is that
+    committed file (``figures/<stem>.json`` or ``benchmarks/*.json`` of this repository;
+    a scratch or ``*_quick`` output writes nothing).  Returns the names written."""
+    path = Path(path).resolve()
+    done = [name for name, rep in REPORTS.items()
+            if (REPO / rep.source).resolve() == path and write(name)]
+    for name in done:
+        print(f"updated the report block {name!r} of {REPORTS[name].page}")
+    return done
+
+
+def check(root: str | Path = REPO) -> dict[str, str]:
+    """Every block whose page text differs from what its committed results file renders
+    (``{name: why}``; empty when the docs are in step with the results)."""
+    problems = {}
+    for name, rep in REPORTS.items():
+        page, source = Path(root) / rep.page, Path(root) / rep.source
+        if not page.is_file() or not source.is_file():
+            problems[name] = f"missing {rep.page if not page.is_file() else rep.source}"
+            continue
+        text = page.read_text()
+        body = read_block(text, name)
+        if body is None:
+            problems[name] = f"{rep.page} has no block {name!r}"
+        elif body != rep.body(json.loads(source.read_text())):
+            problems[name] = (f"{rep.page}: block {name!r} differs from what {rep.source} "
+                              "renders; run python experiments/reports.py")
+        elif _start(name, rep.source) not in text:
+            problems[name] = f"{rep.page}: the start marker of {name!r} is out of date"
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Re-render every generated report block of "
+                                "README.md and docs/ from the committed results files.")
+    p.add_argument("--check", action="store_true",
+                   help="only compare; exit code 1 if a block is out of date")
+    p.add_argument("--only", default=None, help="comma-separated report names")
+    args = p.parse_args(argv)
+    names = list(REPORTS) if args.only is None else args.only.split(",")
+    unknown = sorted(set(names) - set(REPORTS))
+    if unknown:
+        p.error(f"--only: unknown report(s) {unknown}; expected names from {list(REPORTS)}")
+    if args.check:
+        problems = {n: w for n, w in check().items() if n in names}
+        for why in problems.values():
+            print(why)
+        return 1 if problems else 0
+    for name in names:
+        print(f"{name}: {'written' if write(name) else 'no block in ' + REPORTS[name].page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
