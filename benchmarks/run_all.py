@@ -36,10 +36,10 @@ timed on its own, ahead of time, and never enters a throughput):
    ``compare`` extra is installed (else ``"saelens": null`` and the reason).
 
 Every SAE uses the package defaults (``SAEConfig``: dead_steps 50, AuxK 1/32, dead
-latents resampled; ``TrainConfig``: Adam lr 3e-4) unless ``--dead-steps`` is given
-(``bench_sweep.py`` defaults to 250).  Timed steps start from a fresh initialisation
-plus the warm-up, so whether the AuxK branch runs in them depends on the window; the
-chunk entries record their ``steps_timed``.
+latents resampled; ``TrainConfig``: Adam lr 3e-4) unless ``--dead-steps`` is given.
+Timed steps start from a fresh initialisation plus the warm-up, so whether the
+AuxK branch runs in them depends on the window; the chunk entries record their
+``steps_timed``.
 
 Peak memory: with ``--isolate`` (the default outside ``--quick``) every sweep and
 scaling configuration runs in a fresh Python process, whose ``ru_maxrss`` (and, on a
