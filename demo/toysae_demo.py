@@ -131,7 +131,7 @@ def _(mo):
 
 
 @app.cell
-def _(SAEConfig, SweepConfig, TrainConfig, time, toy_cfg, toysae):
+def _(SAEConfig, SweepConfig, TrainConfig, os, time, toy_cfg, toysae):
     KS = (3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 18.0)
     sweep_cfg = SweepConfig(
         toy=toy_cfg,
@@ -141,7 +141,10 @@ def _(SAEConfig, SweepConfig, TrainConfig, time, toy_cfg, toysae):
         seeds=(0,),
     )
     _t0 = time.perf_counter()
-    result = toysae.run_sweep(sweep_cfg, progress=False)
+    # $TOYSAE_DEMO_RUNS: a run store to cache the sweep in (the tests share one); unset,
+    # the sweep trains in memory every time.
+    result = toysae.run_sweep(sweep_cfg, out_dir=os.environ.get("TOYSAE_DEMO_RUNS") or None,
+                              progress=False)
     sweep_seconds = time.perf_counter() - _t0
     records = {rec["k"]: rec for rec in result.records}
     print(f"sweep of {len(KS)} SAEs: {sweep_seconds:.1f} s")

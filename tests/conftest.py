@@ -64,3 +64,10 @@ def small(request):
     cfg = presets.get(request.param)
     toy = build_toy(cfg)
     return request.param, cfg, toy, _draw(toy, seed=202)
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """A run store shared by the teaching-demo tests (``$TOYSAE_DEMO_RUNS``): the first
+    to run trains the demo's sweep, the second loads it."""
+    return tmp_path_factory.mktemp("demo_runs")

@@ -13,8 +13,9 @@ from pathlib import Path
 DEMO = Path(__file__).resolve().parent.parent / "demo" / "toysae_demo.py"
 
 
-def test_demo_runs_as_script_and_writes_figure(tmp_path):
-    env = dict(os.environ, TOYSAE_DEMO_OUT=str(tmp_path), MPLBACKEND="Agg")
+def test_demo_runs_as_script_and_writes_figure(tmp_path, demo_runs):
+    env = dict(os.environ, TOYSAE_DEMO_OUT=str(tmp_path), MPLBACKEND="Agg",
+               TOYSAE_DEMO_RUNS=str(demo_runs))
     proc = subprocess.run([sys.executable, str(DEMO)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
