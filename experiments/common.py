@@ -29,7 +29,15 @@ import numpy as np  # noqa: E402
 from toysae import SweepConfig, run_sweep  # noqa: E402
 from toysae.metrics import match  # noqa: E402
 from toysae.sharding import local_devices  # noqa: E402
-from toysae.store import atomic_write, is_complete, load_run, run_dir_for  # noqa: E402
+from toysae.store import (  # noqa: E402
+    NUMERICS_VERSION,
+    atomic_write,
+    is_complete,
+    is_current,
+    load_run,
+    provenance,
+    run_dir_for,
+)
 
 DPI = 110
 MAX_FIGURE_BYTES = 300_000
@@ -159,11 +167,15 @@ def _jsonable(obj):
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    """Writes ``data`` as indented JSON atomically (numpy and JAX values converted);
+    """Writes ``data`` as indented JSON atomically (numpy and JAX values converted), with
+    a ``"provenance"`` entry (package and JAX versions, code revision, dirty tree, numerics
+    version) unless ``data`` has one;
     when ``path`` is a committed results file, its report blocks in ``README.md`` and
     ``docs/`` are rewritten from it (``experiments/reports.py``)."""
     import reports
 
+    if "provenance" not in data:  # which code wrote it (issue 21)
+        data = {**data, "provenance": {**provenance(), "numerics": NUMERICS_VERSION}}
     atomic_write(path, json.dumps(_jsonable(data), indent=1) + "\n")
     print(f"wrote {path}")
     reports.write_for(path)
@@ -178,11 +190,17 @@ def summarize(values: Sequence[float]) -> dict:
 
 
 def cached_sweep(cfg: SweepConfig, out_dir: str, progress: bool = True):
-    """``run_sweep(cfg, out_dir)`` with timing; returns ``(result, info)``."""
-    cached = is_complete(run_dir_for(cfg, out_dir))
+    """``run_sweep(cfg, out_dir)`` with timing; returns ``(result, info)``.  ``info``
+    says whether the sweep was loaded from the cache, or retrained because the cached run
+    came from older numerics (``"stale"``; :data:`toysae.store.NUMERICS_VERSION`)."""
+    run_dir = run_dir_for(cfg, out_dir)
+    cached, stale = is_current(run_dir), is_complete(run_dir) and not is_current(run_dir)
+    if stale:
+        print(f"retraining {run_dir}: its cached run was trained by older code (numerics "
+              f"version != {NUMERICS_VERSION})")
     t0 = time.perf_counter()
     result = run_sweep(cfg, out_dir, progress=progress, devices=_DEVICES)
-    info = {"digest": cfg.digest(), "cached": cached,
+    info = {"digest": cfg.digest(), "cached": cached, "retrained_stale": stale,
             "wall_s": round(time.perf_counter() - t0, 2),
             # training time recorded with the run (all sessions; None if not recorded)
             "train_s": result.train_s}
@@ -228,7 +246,7 @@ def complete_sweep(cfg: SweepConfig, out_dir: str):
     """The finished sweep of ``cfg`` under ``out_dir`` if there is one, else None
     (never trains: for optional references taken from another script's sweep)."""
     run_dir = run_dir_for(cfg, out_dir)
-    return load_run(run_dir) if is_complete(run_dir) else None
+    return load_run(run_dir) if is_current(run_dir) else None
 
 
 def metric_by_k(result, key: str) -> dict[float, dict]:

@@ -10,8 +10,11 @@ random vector) and the sha256 of the exact bytes; the test asserts the fingerpri
 1e-4 relative (ours: rounding differences from another XLA build stay far below it, a
 changed step does not) and reports, without failing, whether the bytes are identical.
 
-Regenerate after an intended change of the numbers (and say so in the commit):
-``python tests/test_golden_step.py``.
+The golden file also records the numerics version (:data:`toysae.store.NUMERICS_VERSION`)
+it was written at.  After an intended change of the numbers, bump that version (so cached
+runs of the old code are retrained, issue 21), then regenerate the file with
+``python tests/test_golden_step.py``; the script refuses to write different numbers
+under an unchanged version.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from toysae import presets
 from toysae.config import SAEConfig, SweepConfig, TrainConfig
+from toysae.store import NUMERICS_VERSION
 from toysae.sweep import data_keys, init_sweep_state, run_chunk, step_options
 
 GOLDEN = Path(__file__).parent / "data" / "golden_step.json"
@@ -68,19 +72,34 @@ def fingerprints() -> dict[str, dict]:
     return {name: fingerprint(a) for name, a in sorted(arrays.items())}
 
 
-def test_training_step_matches_the_golden_file():
-    golden = json.loads(GOLDEN.read_text())["arrays"]
-    now = fingerprints()
-    assert set(now) == set(golden), set(now) ^ set(golden)
+def differences(golden: dict, now: dict) -> list[str]:
+    """Fingerprints of ``now`` that differ from ``golden`` beyond 1e-4 relative."""
+    if set(now) != set(golden):
+        return [f"arrays added or removed: {sorted(set(now) ^ set(golden))}"]
     bad = []
     for name, ref in golden.items():
         got = now[name]
-        assert got["shape"] == ref["shape"] and got["dtype"] == ref["dtype"], name
+        if got["shape"] != ref["shape"] or got["dtype"] != ref["dtype"]:
+            bad.append(f"{name}: {got['shape']} {got['dtype']} != {ref['shape']} {ref['dtype']}")
+            continue
         for key in ("sum", "sumsq", "probe"):
             scale = max(abs(ref[key]), abs(ref["sumsq"]) ** 0.5, 1e-6)
             if abs(got[key] - ref[key]) > 1e-4 * scale:
                 bad.append(f"{name} {key}: {got[key]!r} != {ref[key]!r}")
-    assert not bad, "the training step changed its numbers:\n" + "\n".join(bad[:20])
+    return bad
+
+
+def test_training_step_matches_the_golden_file():
+    data = json.loads(GOLDEN.read_text())
+    assert data["numerics"] == NUMERICS_VERSION, (
+        f"NUMERICS_VERSION is {NUMERICS_VERSION} but the golden file was written at "
+        f"{data['numerics']}: regenerate it (python tests/test_golden_step.py)")
+    golden = data["arrays"]
+    now = fingerprints()
+    bad = differences(golden, now)
+    assert not bad, ("the training step changed its numbers; if that is intended, bump "
+                     "toysae.store.NUMERICS_VERSION and regenerate the golden file:\n"
+                     + "\n".join(bad[:20]))
     exact = sum(now[n]["sha256"] == golden[n]["sha256"] for n in golden)
     print(f"{exact} of {len(golden)} arrays bit-identical to the golden file")
 
@@ -99,6 +118,12 @@ if __name__ == "__main__":
     from toysae.store import atomic_write
 
     rev = sys.argv[1] if len(sys.argv) > 1 else None
-    atomic_write(GOLDEN, json.dumps({"written_at": rev, "arrays": fingerprints()},
-                                    indent=1) + "\n")
+    now = fingerprints()
+    if GOLDEN.exists():
+        old = json.loads(GOLDEN.read_text())
+        if old.get("numerics") == NUMERICS_VERSION and differences(old["arrays"], now):
+            sys.exit(f"the numbers differ from {GOLDEN} but NUMERICS_VERSION is still "
+                     f"{NUMERICS_VERSION}: bump toysae.store.NUMERICS_VERSION first")
+    atomic_write(GOLDEN, json.dumps({"written_at": rev, "numerics": NUMERICS_VERSION,
+                                     "arrays": now}, indent=1) + "\n")
     print(f"wrote {GOLDEN}")

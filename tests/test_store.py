@@ -243,3 +243,55 @@ def test_training_touches_its_lock_after_every_chunk(tmp_path):
 
     run_stored(cfg_small(), tmp_path, progress=False, on_chunk=watch)
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0]
+
+
+def test_run_from_another_numerics_version_is_retrained_not_loaded(tmp_path, monkeypatch):
+    """Issue 21: a finished run whose manifest carries another numerics version (here:
+    the code's version bumped after it was trained) is stale: running the config again
+    warns and retrains it, the manifest then carries the new version, and a run whose
+    manifest predates versions (no ``"numerics"``) counts as version 0, so stale too."""
+    import toysae.store as store
+    from toysae.errors import StaleRunWarning
+
+    first = run_stored(cfg_small(), tmp_path, progress=False)
+    run_dir = run_dir_for(cfg_small(), tmp_path)
+    assert store.numerics_version(run_dir) == store.NUMERICS_VERSION
+    assert store.is_current(run_dir)
+    monkeypatch.setattr(store, "NUMERICS_VERSION", store.NUMERICS_VERSION + 1)
+    assert is_complete(run_dir) and not store.is_current(run_dir)
+    calls = []
+    with pytest.warns(StaleRunWarning, match="older code"):
+        again = run_stored(cfg_small(), tmp_path, progress=False,
+                           on_chunk=lambda s, *a: calls.append(s))
+    assert calls == [20, 40, 60]  # trained from the start, not loaded
+    assert store.numerics_version(run_dir) == store.NUMERICS_VERSION
+    assert again.provenance["sessions"][-1]["numerics"] == store.NUMERICS_VERSION
+    np.testing.assert_allclose(np.asarray(again.state.params["W_dec"]),
+                               np.asarray(first.state.params["W_dec"]), atol=1e-6)
+    # A manifest without a version (written before versions existed) is version 0.
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    del manifest["numerics"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert store.numerics_version(run_dir) == 0 and not store.is_current(run_dir)
+
+
+def test_checkpoint_from_another_numerics_version_is_not_resumed(tmp_path, monkeypatch):
+    """A checkpoint left by an interrupted session of older numerics is not resumed
+    (mixing two codes' steps in one run); training starts again, with a warning."""
+    import toysae.store as store
+    from toysae.errors import StaleRunWarning
+
+    def interrupt(step, state, logs):
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=interrupt,
+                   checkpoint_seconds=0.0)
+    monkeypatch.setattr(store, "NUMERICS_VERSION", store.NUMERICS_VERSION + 1)
+    steps = []
+    with pytest.warns(StaleRunWarning, match="ignoring checkpoint"):
+        res = run_stored(cfg_small(), tmp_path, progress=False,
+                         on_chunk=lambda s, *a: steps.append(s))
+    assert steps == [20, 40, 60]
+    assert [s["start_step"] for s in res.provenance["sessions"]] == [0]

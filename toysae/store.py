@@ -7,7 +7,7 @@ Layout of ``OUT/<digest>/`` (``digest`` = :meth:`SweepConfig.digest`)::
                      behind its own sha256: a checkpoint that fails it is ignored, loudly)
   state.msgpack      final stacked TrainState (Flax serialization)
   metrics.json       {"runs": [one record per model]}
-  manifest.json      sha256 of every finished file; written last
+  manifest.json      sha256 of every finished file and the numerics version; written last
   provenance.json    {"sessions": [...]}: for every session that trained it, the step it
                      started at, the time, and :func:`provenance` (package and JAX
                      versions, code revision; informational, not checksummed)
@@ -19,6 +19,11 @@ Every file is written to a temporary name and renamed (``os.replace``), so a kil
 process never leaves a half-written file under a final name.  A run is complete only
 when ``manifest.json`` exists and every checksum matches; anything else is resumed
 from a valid checkpoint or retrained, never silently loaded.
+
+A cache hit needs the config digest *and* the numerics version: a complete run trained
+by code of another :data:`NUMERICS_VERSION` (or before versions were recorded) is stale,
+and :func:`run_stored` retrains it, with a warning, instead of loading it.  The digest
+alone names the directory, so a run keeps its place across versions.
 """
 
 from __future__ import annotations
@@ -36,12 +41,21 @@ import numpy as np
 from flax import serialization
 
 from .config import SweepConfig
-from .errors import RunLocked
+from .errors import RunLocked, StaleRunWarning
 from .generator import ToyModel, build_toy
 from .sharding import to_host
 from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
 
 FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
+
+#: The version of the training numerics: bump it in the commit that changes what
+#: training computes for an unchanged config (a default, a step, a generator draw, an
+#: evaluation), so that runs cached by older code are retrained rather than loaded.
+#: ``tests/test_golden_step.py`` fails on such a change until it is bumped.
+#:
+#: * 0: every run whose manifest records no version (trained before 2026-12-01).
+#: * 1: the code of 2026-12-01 (the training step of revision e5be67c).
+NUMERICS_VERSION = 1
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -147,6 +161,29 @@ def is_complete(run_dir: str | os.PathLike) -> bool:
         return False
 
 
+def numerics_version(run_dir: str | os.PathLike) -> int | None:
+    """The numerics version a finished run was trained with: its manifest's
+    ``"numerics"``, 0 for a manifest from before versions were recorded, None where
+    there is no readable manifest.
+
+    Examples:
+      >>> import tempfile
+      >>> numerics_version(tempfile.mkdtemp()) is None
+      True
+    """
+    try:
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
+        return int(manifest.get("numerics", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def is_current(run_dir: str | os.PathLike) -> bool:
+    """True when the run is complete (:func:`is_complete`) and was trained with this
+    code's :data:`NUMERICS_VERSION`: the condition for loading it from the cache."""
+    return is_complete(run_dir) and numerics_version(run_dir) == NUMERICS_VERSION
+
+
 def _to_bytes(state, step: int) -> bytes:
     return serialization.to_bytes({"state": to_host(state), "step": np.int64(step)})
 
@@ -185,7 +222,8 @@ def save_run(result: SweepResult, run_dir: str | os.PathLike) -> None:
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
     atomic_write(run_dir / "state.msgpack", _to_bytes(result.state, cfg.train.n_steps))
     atomic_write(run_dir / "metrics.json", json.dumps({"runs": result.records}, allow_nan=False))
-    manifest = {"digest": cfg.digest(), "sha256": {n: _sha256(run_dir / n) for n in FINAL_FILES}}
+    manifest = {"digest": cfg.digest(), "numerics": NUMERICS_VERSION,
+                "sha256": {n: _sha256(run_dir / n) for n in FINAL_FILES}}
     atomic_write(run_dir / "manifest.json", json.dumps(manifest, indent=1))
     ckpt = run_dir / "checkpoint.msgpack"
     if ckpt.exists():
@@ -330,12 +368,17 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
     """
     run_dir = run_dir_for(cfg, out_dir)
     toy = build_toy(cfg.toy) if toy is None else toy
-    if is_complete(run_dir):
+    if is_current(run_dir):
         return load_run(run_dir, toy)
+    if is_complete(run_dir):
+        warnings.warn(
+            f"{run_dir} holds a finished run of this config trained by older code (numerics "
+            f"version {numerics_version(run_dir)}, now {NUMERICS_VERSION}): retraining it "
+            "instead of loading it", StaleRunWarning, stacklevel=2)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _acquire_lock(run_dir)
     try:
-        if is_complete(run_dir):  # finished by another process meanwhile
+        if is_current(run_dir):  # finished by another process meanwhile
             return load_run(run_dir, toy)
         return _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds, devices,
                              toy)
@@ -355,10 +398,17 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
         except Exception as err:  # corrupted checkpoint: start again, loudly
             warnings.warn(f"ignoring unreadable checkpoint {ckpt}: {err}", stacklevel=2)
             state, step = None, 0
+        sessions = (_read_provenance(run_dir) or {}).get("sessions") or [{}]
+        if state is not None and sessions[-1].get("numerics", 0) != NUMERICS_VERSION:
+            warnings.warn(f"ignoring checkpoint {ckpt}: written by older code (numerics "
+                          f"version {sessions[-1].get('numerics', 0)}, now "
+                          f"{NUMERICS_VERSION}); training from the start", StaleRunWarning,
+                          stacklevel=2)
+            state, step = None, 0
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=1))
     sessions = [] if step == 0 else (_read_provenance(run_dir) or {}).get("sessions", [])
     sessions.append({"start_step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                     **provenance()})
+                     "numerics": NUMERICS_VERSION, **provenance()})
     atomic_write(run_dir / "provenance.json", json.dumps({"sessions": sessions}, indent=1))
     # Training time carried over from earlier sessions, if it was recorded up to the
     # step we resume from (otherwise it is unknown and stays unknown).
