@@ -467,6 +467,10 @@ class SAEConfig:
         return {name: data[name] for name in saes.get(self.arch).config_fields}
 
 
+#: Accepted values of :attr:`TrainConfig.normalize`.
+NORMALIZE_KINDS = ("none", "expected_average")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and k schedule.
@@ -484,6 +488,15 @@ class TrainConfig:
       schedule_integer: use the integer part of the interpolated k (the reference).
       n_eval: evaluation samples for the metrics (paper: 100,000).
       eval_seed: seed of the evaluation set, shared by every model of a sweep.
+      normalize: ``"none"`` (default) or ``"expected_average"``: train on inputs scaled
+        by ``√d / E‖x‖``, estimated before training, then fold the scale back into the
+        weights so the stored SAE and every metric work on raw inputs (SAELens's
+        ``expected_average_only_in``, the paper's JumpReLU reference;
+        :mod:`toysae.normalize`).
+      normalize_batches: batches of ``batch_size`` inputs that estimate ``E‖x‖``
+        (SAELens: 1,000), >= 1.
+      clip_grad_norm: clip each model's gradient to this global norm before Adam
+        (optax's ``clip_by_global_norm``; the SAELens trainer uses 1.0); None: no clip.
 
     Examples:
       >>> TrainConfig().n_steps  # 15M samples in batches of 1024
@@ -501,6 +514,9 @@ class TrainConfig:
     schedule_integer: bool = True
     n_eval: int = 100_000
     eval_seed: int = 12345
+    normalize: str = "none"
+    normalize_batches: int = 1000
+    clip_grad_norm: float | None = None
 
     def __post_init__(self):
         b = check_int("batch_size", self.batch_size, lo=1)
@@ -514,6 +530,23 @@ class TrainConfig:
             check_int("schedule_end", self.schedule_end, lo=self.schedule_start)
         check_int("n_eval", self.n_eval, lo=1)
         check_seed("eval_seed", self.eval_seed)
+        if self.normalize not in NORMALIZE_KINDS:
+            raise ValueError(f"normalize={self.normalize!r} is not accepted; expected one of "
+                             f"{list(NORMALIZE_KINDS)}")
+        check_int("normalize_batches", self.normalize_batches, lo=1, hi=1_000_000)
+        if self.clip_grad_norm is not None:
+            check_float("clip_grad_norm", self.clip_grad_norm, lo=0.0, lo_open=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the normalisation and clipping fields only where they differ
+        from their defaults, so the digests of configs written before them are
+        unchanged)."""
+        data = dataclasses.asdict(self)
+        defaults = {"normalize": "none", "normalize_batches": 1000, "clip_grad_norm": None}
+        for name, default in defaults.items():
+            if data[name] == default:
+                data.pop(name)
+        return data
 
     @property
     def n_steps(self) -> int:
@@ -615,6 +648,7 @@ class SweepConfig:
         data = dataclasses.asdict(self)
         data["toy"] = self.toy.to_dict()
         data["sae"] = self.sae.to_dict()
+        data["train"] = self.train.to_dict()
         if self.lambdas is None:
             data.pop("lambdas")
         return data

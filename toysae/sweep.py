@@ -52,7 +52,7 @@ TRACE_COUNT = {"chunk": 0}
 def step_options(cfg: SweepConfig) -> StepOptions:
     """Adam's settings and the architecture record of ``cfg`` (static, hashable)."""
     t = cfg.train
-    return StepOptions(t.lr, t.beta1, t.beta2, saes.build(cfg.sae))
+    return StepOptions(t.lr, t.beta1, t.beta2, saes.build(cfg.sae), t.clip_grad_norm)
 
 
 def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:

@@ -49,6 +49,7 @@ class StepOptions(NamedTuple):
     beta1: float
     beta2: float
     arch: Any
+    clip_grad_norm: float | None = None
 
     def optimizer(self) -> optax.GradientTransformation:
         return optax.adam(self.lr, b1=self.beta1, b2=self.beta2)
@@ -66,7 +67,12 @@ def init_state(params: Params, opts: StepOptions) -> TrainState:
 
 
 def adam_update(state: TrainState, grads: Params, opts: StepOptions):
-    """``(params, opt_state)`` after one optimiser step on ``grads``."""
+    """``(params, opt_state)`` after one optimiser step on ``grads``, clipped first to
+    the global norm ``opts.clip_grad_norm`` (optax's ``clip_by_global_norm``, over this
+    model's gradients) where that is set."""
+    if opts.clip_grad_norm is not None:
+        grads, _ = optax.clip_by_global_norm(opts.clip_grad_norm).update(
+            grads, optax.EmptyState())
     updates, opt_state = opts.optimizer().update(grads, state.opt_state, state.params)
     return optax.apply_updates(state.params, updates), opt_state
 

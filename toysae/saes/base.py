@@ -102,6 +102,17 @@ class Arch:
         """``[B, d]`` reconstruction."""
         raise NotImplementedError
 
+    def fold_input_scale(self, params: Params, threshold: jax.Array, scale: float
+                         ) -> tuple[Params, jax.Array]:
+        """Parameters trained on inputs ``scale · x``, turned into an SAE of raw inputs
+        (:mod:`toysae.normalize`): activations divided by ``scale``, reconstructions
+        exact.  Biases and the per-model ``threshold`` state are divided by ``scale``;
+        the weights stay.  Works on stacked parameters (any leading axes)."""
+        out = dict(params)
+        out["b_enc"] = params["b_enc"] / scale
+        out["b_dec"] = params["b_dec"] / scale
+        return out, threshold / scale
+
     # -- training --------------------------------------------------------------------------
     def train_step(self, state, x: jax.Array, column: jax.Array, opts):
         """One Adam step of one model: ``(state, x [B, d], column, StepOptions) ->

@@ -223,6 +223,12 @@ class JumpReLU(Arch):
     def decode(self, params, acts):
         return decode(params, acts)
 
+    def fold_input_scale(self, params, threshold, scale):
+        """As the base, and θ divided by ``scale`` (``log_threshold − log scale``)."""
+        out, threshold = super().fold_input_scale(params, threshold, scale)
+        out["log_threshold"] = params["log_threshold"] - jnp.log(jnp.float32(scale))
+        return out, threshold
+
     def train_step(self, state, x, column, opts):
         return train_step(state, x, column, opts, self.bandwidth, self.tanh_scale)
 
