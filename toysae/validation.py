@@ -161,3 +161,37 @@ def check_list(name: str, value, length: int | None = None) -> list:
 def machine_memory() -> int:
     """Physical memory of this machine in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def refuse_if_over_memory(est: dict[str, int], message: str, **fields) -> None:
+    """Refuses work whose memory estimate exceeds this machine's memory.
+
+    Compares ``est["total"]`` with :func:`machine_memory`; when it is larger, raises
+    :class:`ValueError` with ``message`` filled in (``str.format``) with the estimate.
+
+    Args:
+      est: bytes needed, by part, with their sum under ``"total"``.
+      message: the refusal, a ``str.format`` template; its fields ``{need}`` (the
+        total), ``{part}`` (the name of the largest part), ``{part_need}`` (that part's
+        size) and ``{have}`` (this machine's memory) are filled in, sizes in GiB to one
+        decimal.
+      **fields: the template's other fields.
+
+    Raises:
+      ValueError: the estimate exceeds this machine's memory.
+
+    Example:
+      >>> refuse_if_over_memory({"a": 1, "total": 1}, "needs {need} GiB")  # fits
+      >>> refuse_if_over_memory({"a": 2**70, "b": 1, "total": 2**70 + 1},
+      ...                       "{what} needs {need} GiB (mostly {part})", what="it")
+      Traceback (most recent call last):
+      ...
+      ValueError: it needs 1099511627776.0 GiB (mostly a)
+    """
+    have = machine_memory()
+    if est["total"] <= have:
+        return
+    part = max((k for k in est if k != "total"), key=est.__getitem__)
+    raise ValueError(message.format(
+        need=f"{est['total'] / 2**30:.1f}", part=part, part_need=f"{est[part] / 2**30:.1f}",
+        have=f"{have / 2**30:.1f}", **fields))
