@@ -170,7 +170,13 @@ class ToyModel:
           path an input with more than ``max_active`` gets ``x = NaN``: never a silently
           truncated input; callers check ``most`` (the sweep raises on it).
         """
-        fires, mags, idx, vals, count = self._events(key, n)
+        return self._draw_events(self._events(key, n), n, dense)
+
+    def _draw_events(self, events: tuple, n: int, dense: bool = False
+                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """:meth:`draw` from events :meth:`_events` has drawn (for a caller that needs
+        the events too, such as the sweep's evaluation set, without drawing them twice)."""
+        fires, mags, idx, vals, count = events
         if idx is None:
             coeffs = jnp.where(fires, mags, 0.0)
         else:

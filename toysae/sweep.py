@@ -112,8 +112,9 @@ def eval_set(toy: ToyModel, train: TrainConfig, n: int | None = None
 def _draw_eval(toy: ToyModel, key: jax.Array, n: int):
     # Jitted, so a capped toy's float [n, g] coefficients are never formed: only the bool
     # firing pattern (nonzero coefficients) is.
-    fires, mags, idx, vals, _ = toy._events(key, n)
-    _, x, most = toy.draw(key, n)
+    events = toy._events(key, n)
+    _, x, most = toy._draw_events(events, n)
+    fires, mags, idx, vals, _ = events
     if idx is None:
         return fires & (mags != 0), x, most
     rows = jnp.arange(n)[:, None]
