@@ -16,6 +16,7 @@ import argparse
 import json
 import signal
 import sys
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -375,15 +376,6 @@ def cmd_reproduce(argv: list[str]) -> int:
         print(f"toysae reproduce: error: {script} not found; reproduce runs from a clone of "
               "the repository (pip install -e .), whose experiments/ it uses", file=sys.stderr)
         return EXIT_USAGE
-    import signal
-
-    terminated = []
-
-    def on_sigterm(signum, frame):  # stop like Ctrl-C: the running script is stopped,
-        terminated.append(signum)   # finished sweeps stay cached (atomic writes)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     sys.path.insert(0, str(script.parent))
     try:
         spec = importlib.util.spec_from_file_location("toysae_reproduce", script)
@@ -397,29 +389,52 @@ def cmd_reproduce(argv: list[str]) -> int:
             print(f"toysae reproduce: error: {exit_.code}", file=sys.stderr)
             return 1
         return exit_.code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (main's _sigterm_stops)
+        # the running script is stopped; finished sweeps stay cached (atomic writes)
+        terminated = isinstance(stop, _Terminated)
         why = "stopped by SIGTERM" if terminated else "interrupted"
         print(f"toysae reproduce: {why}; finished sweeps are cached and the same command "
               "resumes", file=sys.stderr)
         return 143 if terminated else 130
     finally:
         sys.path.remove(str(script.parent))
-        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as a :class:`KeyboardInterrupt` so that it stops a command the way
+    Ctrl-C does (every ``except KeyboardInterrupt`` and ``finally`` runs), while a
+    command that answers SIGTERM differently can tell the two apart."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_stops():
+    """Within the block, SIGTERM (e.g. a batch scheduler) raises :class:`_Terminated`; the
+    previous handler is restored on the way out."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["reproduce"]:
-        return cmd_reproduce(argv[1:])
+        with _sigterm_stops():  # exits with 143 on SIGTERM, 130 on Ctrl-C
+            return cmd_reproduce(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    # SIGTERM (e.g. a batch scheduler) stops like Ctrl-C: the last checkpoint is kept.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    with _sigterm_stops():  # SIGTERM, like Ctrl-C, exits with 130 keeping the checkpoint
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Runs the parsed command, turning its errors into exit codes."""
     try:
         return args.func(args)
     except ValueError as err:
@@ -439,8 +454,6 @@ def main(argv: list[str] | None = None) -> int:
         print("toysae: interrupted; finished work is kept in the run directory (--out) and "
               "the same command resumes it", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -234,14 +234,8 @@ class ToyConfig:
             raise ValueError("give exactly one of probs (a list of g probabilities), ramp "
                              "((slope, offset) of the paper's linear ramp) and firing (a "
                              "rule: zipf, linear, constant, uniform)")
-        if isinstance(self.firing, dict):
-            _check_keys("firing", self.firing, FiringSpec)
-            if "kind" not in self.firing:
-                raise ValueError("firing.kind is missing; expected one of "
-                                 "zipf, linear, constant, uniform")
-            object.__setattr__(self, "firing", FiringSpec(**self.firing))
-        if self.firing is not None and not isinstance(self.firing, FiringSpec):
-            raise ValueError(f"firing={self.firing!r}; expected an object with a kind")
+        if self.firing is not None:
+            object.__setattr__(self, "firing", FiringSpec.parse(self.firing))
         if self.magnitude is not None:
             object.__setattr__(self, "magnitude", MagnitudeSpec.parse(self.magnitude))
             if (self.mu, self.sigma) != (1.0, 0.15):

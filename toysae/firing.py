@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from .validation import check_choice, check_float, check_seed
+from .validation import check_choice, check_float, check_object, check_seed
 
 FIRING_KINDS = ("zipf", "linear", "constant", "uniform")
 PROFILE_KINDS = ("constant", "linear", "exponential", "folded_normal")
@@ -82,6 +82,21 @@ class FiringSpec:
         if self.p_min is not None:
             check_float("firing.p_min", self.p_min, 0.0, self.p_max, lo_open=True)
         check_seed("firing.seed", self.seed)
+
+    @classmethod
+    def parse(cls, data: Any) -> FiringSpec:
+        """From the JSON form ``{"kind": ..., ...}``, checked.
+
+        Example:
+          >>> FiringSpec.parse({"kind": "constant", "p": 0.25}).probs(2)
+          (0.25, 0.25)
+        """
+        if isinstance(data, FiringSpec):
+            return data
+        check_object("firing", data, required=("kind",),
+                     optional=[f.name for f in dataclasses.fields(cls) if f.name != "kind"],
+                     expected=f"an object with a kind in {list(FIRING_KINDS)}")
+        return cls(**data)
 
     def probs(self, n: int) -> tuple[float, ...]:
         """The ``n`` probabilities, feature 0 first (float64)."""
@@ -148,25 +163,17 @@ class Profile:
             data = data.to_dict()
         if isinstance(data, (int, float)) and not isinstance(data, bool):
             data = {"kind": "constant", "value": data}
-        if not isinstance(data, dict):
-            raise ValueError(f"{name}={data!r}; expected a number or an object with a kind "
-                             f"in {list(PROFILE_KINDS)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{name} has unknown field(s) {unknown}; accepted: {sorted(known)}")
+        check_object(name, data, optional=[f.name for f in dataclasses.fields(cls)],
+                     expected=f"a number or an object with a kind in {list(PROFILE_KINDS)}")
         kind = check_choice(f"{name}.kind", data.get("kind", "constant"), PROFILE_KINDS)
         needs = {"constant": ("value",), "linear": ("start", "end"),
                  "exponential": ("start", "end"), "folded_normal": ("mean", "std")}[kind]
-        extra = sorted(set(data) - set(needs) - {"kind", "seed"})
-        if extra or ("seed" in data and kind != "folded_normal"):
-            raise ValueError(f"{name} of kind {kind!r} takes {list(needs)}"
-                             f"{' and seed' if kind == 'folded_normal' else ''}; got "
-                             f"{sorted(set(data) - {'kind'})}")
+        # kind may be left out for a constant (the default); only a drawn profile has a seed
+        required = needs if kind == "constant" else ("kind", *needs)
+        optional = {"constant": ("kind",), "folded_normal": ("seed",)}.get(kind, ())
+        check_object(name, data, required, optional, rule=f"kind {kind!r}")
         vals = {}
         for key in needs:
-            if key not in data:
-                raise ValueError(f"{name}.{key} is missing; kind={kind!r} needs {list(needs)}")
             bound = lo
             if kind == "exponential":
                 bound = 0.0
@@ -222,13 +229,8 @@ class MagnitudeSpec:
         """From the JSON form ``{"mean": ..., "std": ...}``, checked."""
         if isinstance(data, MagnitudeSpec):
             return data
-        if not isinstance(data, dict):
-            raise ValueError(f"magnitude={data!r}; expected an object with fields mean, std")
-        unknown = sorted(set(data) - {"mean", "std"})
-        missing = sorted({"mean", "std"} - set(data))
-        if unknown or missing:
-            raise ValueError(f"magnitude has unknown field(s) {unknown} / missing {missing}; "
-                             "expected exactly mean and std")
+        check_object("magnitude", data, required=("mean", "std"),
+                     expected="an object with fields mean, std")
         return cls(mean=Profile.parse(data["mean"], "magnitude.mean"),
                    std=Profile.parse(data["std"], "magnitude.std", lo=0.0))
 

@@ -22,7 +22,7 @@ from .correlation import (
 from .features import near_orthogonal_features, orthogonal_features, random_features
 from .hierarchy import HierarchyArrays, build_tree, exact_marginals
 from .treewalk import TreeWalk
-from .validation import check_correlation_matrix, machine_memory
+from .validation import check_correlation_matrix, refuse_if_over_memory
 
 
 @jax.tree_util.register_dataclass
@@ -170,7 +170,13 @@ class ToyModel:
           path an input with more than ``max_active`` gets ``x = NaN``: never a silently
           truncated input; callers check ``most`` (the sweep raises on it).
         """
-        fires, mags, idx, vals, count = self._events(key, n)
+        return self._draw_events(self._events(key, n), n, dense)
+
+    def _draw_events(self, events: tuple, n: int, dense: bool = False
+                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """:meth:`draw` from events :meth:`_events` has drawn (for a caller that needs
+        the events too, such as the sweep's evaluation set, without drawing them twice)."""
+        fires, mags, idx, vals, count = events
         if idx is None:
             coeffs = jnp.where(fires, mags, 0.0)
         else:
@@ -364,16 +370,13 @@ def memory_estimate(cfg: ToyConfig, batch: int = 1024) -> dict[str, int]:
 def check_memory(cfg: ToyConfig, batch: int = 1024) -> None:
     """Refuses a toy whose :func:`memory_estimate` exceeds this machine's memory, before
     anything is allocated (naming the largest part)."""
-    est = memory_estimate(cfg, batch)
-    have = machine_memory()
-    if est["total"] > have:
-        part = max((k for k in est if k != "total"), key=est.__getitem__)
-        raise ValueError(
-            f"toy model (n_features={cfg.n_features}, dim={cfg.dim}, correlation.kind="
-            f"{cfg.correlation.kind!r}) needs about {est['total'] / 2**30:.1f} GiB "
-            f"(mostly {part}: {est[part] / 2**30:.1f} GiB); this machine has "
-            f"{have / 2**30:.1f} GiB. Use fewer features, correlation kind 'low_rank' "
-            "instead of a dense matrix, or max_active (the sparse path)")
+    refuse_if_over_memory(
+        memory_estimate(cfg, batch),
+        "toy model (n_features={g}, dim={d}, correlation.kind={kind!r}) needs about {need} "
+        "GiB (mostly {part}: {part_need} GiB); this machine has {have} GiB. Use fewer "
+        "features, correlation kind 'low_rank' instead of a dense matrix, or max_active "
+        "(the sparse path)",
+        g=cfg.n_features, d=cfg.dim, kind=cfg.correlation.kind)
 
 
 _L0_CACHE: dict[str, dict] = {}

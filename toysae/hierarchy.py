@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validation import check_float, check_int, check_seed
+from .validation import check_bool, check_float, check_int, check_object, check_seed
 
 HIERARCHY_FIELDS = ("roots", "branching", "depth", "exclusive", "seed", "groups",
                     "compensate", "scale_children")
@@ -136,22 +136,14 @@ class HierarchySpec:
         object.__setattr__(self, "exclusive",
                            check_float("hierarchy.exclusive", exclusive, 0.0, 1.0))
         check_seed("hierarchy.seed", self.seed)
-        for name in ("compensate", "scale_children"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"hierarchy.{name}={getattr(self, name)!r}; expected true or "
-                                 "false")
+        check_bool("hierarchy.compensate", self.compensate)
+        check_bool("hierarchy.scale_children", self.scale_children)
 
     @classmethod
     def from_dict(cls, data: Any) -> HierarchySpec:
         if isinstance(data, HierarchySpec):
             return data
-        if not isinstance(data, dict):
-            raise ValueError(f"hierarchy={data!r}; expected an object")
-        unknown = sorted(set(data) - set(HIERARCHY_FIELDS))
-        if unknown:
-            raise ValueError(f"hierarchy has unknown field(s) {unknown}; accepted: "
-                             f"{list(HIERARCHY_FIELDS)}")
-        return cls(**data)
+        return cls(**check_object("hierarchy", data, optional=HIERARCHY_FIELDS))
 
     def n_used(self) -> int:
         """Features the generated forest uses (explicit: the largest index + 1)."""
@@ -185,12 +177,8 @@ def _parse_groups(groups) -> tuple[Group, ...]:
         name = f"hierarchy.groups[{i}]"
         if isinstance(g, Group):
             g = dataclasses.asdict(g)
-        if not isinstance(g, dict):
-            raise ValueError(f"{name}={g!r}; expected an object {{parent, children, exclusive}}")
-        unknown = sorted(set(g) - {"parent", "children", "exclusive"})
-        if unknown or "parent" not in g or "children" not in g:
-            raise ValueError(f"{name} has fields {sorted(g)}; expected parent, children and "
-                             "optionally exclusive")
+        check_object(name, g, required=("parent", "children"), optional=("exclusive",),
+                     expected="an object {parent, children, exclusive}")
         parent = check_int(f"{name}.parent", g["parent"], lo=0)
         kids = g["children"]
         if isinstance(kids, (str, bytes, dict)) or not hasattr(kids, "__iter__") or not kids:

@@ -43,7 +43,7 @@ from .generator import ToyModel, build_toy, memory_estimate
 from .hierarchy import build_tree
 from .metrics import cos_matrix, default_s_n, match
 from .train import StepOptions, TrainState, init_state, k_at
-from .validation import machine_memory
+from .validation import refuse_if_over_memory
 
 # Number of traces of the chunk program; tests use it to check for recompiles.
 TRACE_COUNT = {"chunk": 0}
@@ -112,8 +112,9 @@ def eval_set(toy: ToyModel, train: TrainConfig, n: int | None = None
 def _draw_eval(toy: ToyModel, key: jax.Array, n: int):
     # Jitted, so a capped toy's float [n, g] coefficients are never formed: only the bool
     # firing pattern (nonzero coefficients) is.
-    fires, mags, idx, vals, _ = toy._events(key, n)
-    _, x, most = toy.draw(key, n)
+    events = toy._events(key, n)
+    _, x, most = toy._draw_events(events, n)
+    fires, mags, idx, vals, _ = events
     if idx is None:
         return fires & (mags != 0), x, most
     rows = jnp.arange(n)[:, None]
@@ -485,13 +486,8 @@ def sweep_memory_estimate(cfg: SweepConfig) -> dict[str, int]:
 def check_sweep_memory(cfg: SweepConfig) -> None:
     """Refuses a sweep whose :func:`sweep_memory_estimate` exceeds this machine's memory,
     naming the estimate, its largest part and how to go ahead anyway."""
-    est = sweep_memory_estimate(cfg)
-    have = machine_memory()
-    if est["total"] > have:
-        part = max((k for k in est if k != "total"), key=est.__getitem__)
-        raise ValueError(
-            f"this sweep needs about {est['total'] / 2**30:.1f} GiB (mostly {part}: "
-            f"{est[part] / 2**30:.1f} GiB) and this machine has {have / 2**30:.1f} GiB; use "
-            "fewer or smaller models, a smaller n_eval or batch_size, or pass "
-            "--ignore-memory-estimate (Python: run_sweep(..., check_memory=False)) to try "
-            "anyway")
+    refuse_if_over_memory(
+        sweep_memory_estimate(cfg),
+        "this sweep needs about {need} GiB (mostly {part}: {part_need} GiB) and this machine "
+        "has {have} GiB; use fewer or smaller models, a smaller n_eval or batch_size, or pass "
+        "--ignore-memory-estimate (Python: run_sweep(..., check_memory=False)) to try anyway")

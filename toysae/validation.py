@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -158,6 +159,93 @@ def check_list(name: str, value, length: int | None = None) -> list:
     return list(value)
 
 
+def check_bool(name: str, value) -> bool:
+    """Checks that ``value`` is a JSON boolean (``True`` or ``False``)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}={_show(value)}; expected true or false")
+    return value
+
+
+def check_object(name: str, data: Any, required: Iterable[str] = (),
+                 optional: Iterable[str] = (), *, expected: str = "an object",
+                 rule: str | None = None) -> dict:
+    """Checks that ``data`` is a JSON object (``dict``) with every ``required`` field and
+    no field outside ``required`` and ``optional``; returns it.  The fields' values are
+    the caller's to check (:func:`check_float` and the others, named ``name.field``).
+
+    Args:
+      name: the object's path in the JSON (``"magnitude.mean"``), named in every message.
+      data: the value to check.
+      required: the fields it must have.
+      optional: the fields it may have.
+      expected: what ``data`` should have been, for the message when it is no object.
+      rule: what decides the fields when not the object alone (``"kind 'linear'"``),
+        named in the messages in place of ``name``.
+
+    Returns:
+      ``data``.
+
+    Raises:
+      ValueError: not an object, an unknown field or a missing one.
+
+    Example:
+      >>> check_object("magnitude", {"mean": 1.0, "std": 0.1}, required=("mean", "std"))
+      {'mean': 1.0, 'std': 0.1}
+      >>> check_object("magnitude", {"mean": 1.0}, required=("mean", "std"))
+      Traceback (most recent call last):
+      ...
+      ValueError: magnitude.std is missing; magnitude takes mean, std
+    """
+    required, optional = list(required), list(optional)
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}={_show(data)}; expected {expected}")
+    fields = ", ".join(required)
+    if optional:
+        fields += (" and optionally " if required else "") + ", ".join(optional)
+    takes = f"{rule or name} takes {fields or 'no fields'}"
+    unknown = sorted(str(k) for k in data if k not in required and k not in optional)
+    if unknown:
+        raise ValueError(f"{name} has unknown field(s) {unknown}; {takes}")
+    for key in required:
+        if key not in data:
+            raise ValueError(f"{name}.{key} is missing; {takes}")
+    return data
+
+
 def machine_memory() -> int:
     """Physical memory of this machine in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def refuse_if_over_memory(est: dict[str, int], message: str, **fields) -> None:
+    """Refuses work whose memory estimate exceeds this machine's memory.
+
+    Compares ``est["total"]`` with :func:`machine_memory`; when it is larger, raises
+    :class:`ValueError` with ``message`` filled in (``str.format``) with the estimate.
+
+    Args:
+      est: bytes needed, by part, with their sum under ``"total"``.
+      message: the refusal, a ``str.format`` template; its fields ``{need}`` (the
+        total), ``{part}`` (the name of the largest part), ``{part_need}`` (that part's
+        size) and ``{have}`` (this machine's memory) are filled in, sizes in GiB to one
+        decimal.
+      **fields: the template's other fields.
+
+    Raises:
+      ValueError: the estimate exceeds this machine's memory.
+
+    Example:
+      >>> refuse_if_over_memory({"a": 1, "total": 1}, "needs {need} GiB")  # fits
+      >>> refuse_if_over_memory({"a": 2**70, "b": 1, "total": 2**70 + 1},
+      ...                       "{what} needs {need} GiB (mostly {part})", what="it")
+      Traceback (most recent call last):
+      ...
+      ValueError: it needs 1099511627776.0 GiB (mostly a)
+    """
+    have = machine_memory()
+    if est["total"] <= have:
+        return
+    part = max((k for k in est if k != "total"), key=est.__getitem__)
+    raise ValueError(message.format(
+        need=f"{est['total'] / 2**30:.1f}", part=part, part_need=f"{est[part] / 2**30:.1f}",
+        have=f"{have / 2**30:.1f}", **fields))
