@@ -212,6 +212,17 @@ def test_from_dict_unknown_fields_named():
         ToyConfig.from_dict([1, 2])
 
 
+@pytest.mark.parametrize("field", ["sae", "train"])
+def test_sweep_from_dict_refuses_a_non_object_sae_or_train(field):
+    """A sweep JSON whose sae or train is not an object is refused with a ValueError
+    naming the field (it was a TypeError from deep inside)."""
+    cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5), ks=(2.0,))
+    data = cfg.to_dict()
+    data[field] = 5
+    with pytest.raises(ValueError, match=f"'{field}' must be an object"):
+        SweepConfig.from_dict(data)
+
+
 @pytest.mark.parametrize("preset", ["paper-main", "paper-small-neg", "paper-superposition"])
 def test_sweep_round_trip_and_digest(preset):
     """Claims: SweepConfig.from_dict(to_dict()) reproduces the config, also through a JSON

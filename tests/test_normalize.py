@@ -14,8 +14,16 @@ import numpy as np
 import optax
 import pytest
 
-from toysae import SAEConfig, SweepConfig, ToyConfig, TrainConfig, build_toy, presets, run_sweep
-from toysae import saes
+from toysae import (
+    SAEConfig,
+    SweepConfig,
+    ToyConfig,
+    TrainConfig,
+    build_toy,
+    presets,
+    run_sweep,
+    saes,
+)
 from toysae.normalize import input_scale, scaled_toy
 from toysae.train import StepOptions, adam_update, init_state
 

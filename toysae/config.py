@@ -656,6 +656,10 @@ class SweepConfig:
         missing = sorted({"toy", "sae", "train", "ks", "seeds"} - set(data))
         if missing:
             raise ValueError(f"sweep JSON is missing field(s) {missing}")
+        for name in ("sae", "train"):
+            if not isinstance(data[name], dict):
+                raise ValueError(f"sweep JSON field {name!r} must be an object, got "
+                                 f"{type(data[name]).__name__}")
         _check_keys("sae", data["sae"], SAEConfig)
         _check_keys("train", data["train"], TrainConfig)
         return cls(

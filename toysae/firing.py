@@ -87,7 +87,7 @@ class FiringSpec:
     def parse(cls, data: Any) -> FiringSpec:
         """From the JSON form ``{"kind": ..., ...}``, checked.
 
-        Example:
+        Examples:
           >>> FiringSpec.parse({"kind": "constant", "p": 0.25}).probs(2)
           (0.25, 0.25)
         """

@@ -188,7 +188,7 @@ def check_object(name: str, data: Any, required: Iterable[str] = (),
     Raises:
       ValueError: not an object, an unknown field or a missing one.
 
-    Example:
+    Examples:
       >>> check_object("magnitude", {"mean": 1.0, "std": 0.1}, required=("mean", "std"))
       {'mean': 1.0, 'std': 0.1}
       >>> check_object("magnitude", {"mean": 1.0}, required=("mean", "std"))
@@ -234,7 +234,7 @@ def refuse_if_over_memory(est: dict[str, int], message: str, **fields) -> None:
     Raises:
       ValueError: the estimate exceeds this machine's memory.
 
-    Example:
+    Examples:
       >>> refuse_if_over_memory({"a": 1, "total": 1}, "needs {need} GiB")  # fits
       >>> refuse_if_over_memory({"a": 2**70, "b": 1, "total": 2**70 + 1},
       ...                       "{what} needs {need} GiB (mostly {part})", what="it")
