@@ -40,6 +40,10 @@ from toysae.cli import main
           "--prefixes", "3,2"], "strictly increasing"),
         (["sweep", "--preset", "paper-small-pos", "--arch", "matryoshka", "--k", "2",
           "--prefixes", "2,6"], "prefixes[1]=6"),
+        (["sweep", "--preset", "paper-small-pos", "--k", "2", "--normalize", "l2"],
+         "normalize='l2' is not accepted"),
+        (["sweep", "--preset", "paper-small-pos", "--k", "2", "--clip-grad-norm", "0"],
+         "clip_grad_norm=0"),
     ],
 )
 def test_bad_input_is_refused_with_a_named_argument(argv, needle, capsys):

@@ -132,7 +132,9 @@ def _sweep_config(args):
     width = toy.n_features if args.width is None else args.width
     train_kw = {k: v for k, v in dict(
         samples=args.samples, batch_size=args.batch_size, lr=args.lr, n_eval=args.n_eval,
-        chunk_steps=args.chunk_steps).items() if v is not None}
+        chunk_steps=getattr(args, "chunk_steps", None),
+        normalize=getattr(args, "normalize", None),
+        clip_grad_norm=getattr(args, "clip_grad_norm", None)).items() if v is not None}
     sae_kw = {"arch": arch.name}
     if getattr(args, "prefixes", None) is not None:
         sae_kw["prefixes"] = _parse_list("prefixes", args.prefixes, int)
@@ -330,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "increasing, at most the width (default width/4, width/2, width)")
     s.add_argument("--init", default="random", help="random or ground_truth (default random)")
     s.add_argument("--chunk-steps", type=int, help="steps per compiled chunk (default 500)")
+    s.add_argument("--normalize", help="none (default) or expected_average: train on inputs "
+                   "scaled by sqrt(d)/E|x| and fold the scale back (SAELens's "
+                   "expected_average_only_in)")
+    s.add_argument("--clip-grad-norm", type=float,
+                   help="clip each model's gradient to this global norm (SAELens: 1.0)")
     s.add_argument("--json", metavar="PATH", help='write {"runs": [...]} to PATH')
     s.add_argument("--ignore-memory-estimate", action="store_true",
                    help="train even when the sweep's memory estimate exceeds this machine's")
