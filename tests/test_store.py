@@ -19,6 +19,18 @@ def cfg_small():
     )
 
 
+def interrupt_at_step_40(out) -> None:
+    """Trains cfg_small() under ``out`` with a checkpoint after every chunk and stops it
+    (KeyboardInterrupt) after step 40, leaving a checkpoint at step 40."""
+    def interrupt(step, state, logs):
+        if step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stored(cfg_small(), out, progress=False, on_chunk=interrupt,
+                   checkpoint_seconds=0.0)
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
@@ -199,13 +211,7 @@ def test_checkpoint_with_a_flipped_byte_is_ignored_not_resumed(tmp_path):
     """Issue 18: a checkpoint carries the sha256 of its payload; one flipped byte in the
     payload (which msgpack might otherwise decode into wrong numbers) makes the resume
     warn and start from step 0 instead of loading it."""
-    def interrupt(step, state, logs):
-        if step == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=interrupt,
-                   checkpoint_seconds=0.0)
+    interrupt_at_step_40(tmp_path)
     ckpt = run_dir_for(cfg_small(), tmp_path) / "checkpoint.msgpack"
     raw = bytearray(ckpt.read_bytes())
     raw[-100] ^= 0x01  # inside the last parameter array
@@ -281,13 +287,7 @@ def test_checkpoint_from_another_numerics_version_is_not_resumed(tmp_path, monke
     import toysae.store as store
     from toysae.errors import StaleRunWarning
 
-    def interrupt(step, state, logs):
-        if step == 40:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_stored(cfg_small(), tmp_path, progress=False, on_chunk=interrupt,
-                   checkpoint_seconds=0.0)
+    interrupt_at_step_40(tmp_path)
     monkeypatch.setattr(store, "NUMERICS_VERSION", store.NUMERICS_VERSION + 1)
     steps = []
     with pytest.warns(StaleRunWarning, match="ignoring checkpoint"):
