@@ -5,8 +5,9 @@ list.  Each record is made by :func:`claim` and has the fields ``id``, ``claim``
 paper says, in words), ``paper`` (the paper's value or statement), ``ours`` (what we
 measured, as text with numbers), ``holds`` (a bool computed by code from the measured
 numbers, never typed by hand) and ``detail`` (any further numbers).  :func:`collect`
-gathers the records of every results file into ``figures/claims.json`` and
-:func:`markdown_table` renders them for the README.
+gathers the records of every results file into ``figures/claims.json``, adds the
+faithful rows older results files lack and every row's ``source`` and ``origin``
+(``claim_sources.py``), and :func:`markdown_table` renders them for the docs.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ def fmt_pm(mean: float, std: float, digits: int = 3) -> str:
 def collect(fig_dir: str | Path, stems: Iterable[str] = RESULT_STEMS,
             quick: bool = False) -> dict:
     """Reads ``fig_dir/<stem>[_quick].json`` for every stem and returns
-    ``{"claims": [...], "missing": [...]}`` (claims in file order; each record gains a
-    ``source`` field naming its results file)."""
+    ``{"claims": [...], "missing": [...]}``: each file's records and the faithful rows
+    derived from its numbers (:func:`claim_sources.derived`), ordered as in
+    :data:`claim_sources.SOURCES` (a faithful row beside our stricter one), each with its
+    ``source``, ``origin`` and ``results_file``."""
+    from claim_sources import SOURCES, annotate, derived
+    order = {cid: i for i, cid in enumerate(SOURCES)}
     out, missing = [], []
     for stem in stems:
         name = f"{stem}_quick.json" if quick else f"{stem}.json"
@@ -43,20 +48,36 @@ def collect(fig_dir: str | Path, stems: Iterable[str] = RESULT_STEMS,
         if not path.is_file():
             missing.append(name)
             continue
-        records = json.loads(path.read_text()).get("claims", [])
+        results = json.loads(path.read_text())
+        records = results.get("claims", [])
         if not isinstance(records, list):
             raise ValueError(f"{path}: 'claims' must be a list of claim records")
+        records = sorted(records + derived(stem, results),
+                         key=lambda r: order.get(r["id"], len(order)))
         for rec in records:
-            out.append({**rec, "source": name})
+            out.append({**annotate(rec), "results_file": name})
     return {"claims": out, "missing": missing}
 
 
 def markdown_table(claims: list[dict]) -> str:
-    """The claim table: one row per claim, the paper's value, ours, and the verdict."""
-    lines = ["| id | claim | paper | ours | holds |", "|---|---|---|---|---|"]
+    """The claim table: one row per claim with its origin (``paper``: a faithful test;
+    ``literature``: another paper's; ``toysae``: our stricter rule), the source's sentence
+    (in quotes where verbatim), the paper's value, ours, and the verdict."""
+    lines = ["| id | origin | claim (and the rule that tests it) | source | paper | ours "
+             "| holds |", "|---|---|---|---|---|---|---|"]
     for rec in claims:
-        cells = [rec["id"], rec["claim"], rec["paper"], rec["ours"],
-                 "yes" if rec["holds"] else "**no**"]
+        cells = [rec["id"], rec.get("origin", ""), rec["claim"], source_text(rec),
+                 rec["paper"], rec["ours"], "yes" if rec["holds"] else "**no**"]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ")
                                        for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def source_text(rec: dict) -> str:
+    """The source cell: “the sentence” (where), or the described claim, marked so, where
+    the sentence is not quoted verbatim."""
+    src = rec.get("source")
+    if not isinstance(src, dict):
+        return ""
+    text = f"“{src['text']}”" if src["verbatim"] else f"(described) {src['text']}"
+    return f"{text} ({src['where']})"

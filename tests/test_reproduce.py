@@ -22,19 +22,70 @@ def write_results(fig_dir: Path, stem: str, records: list[dict]) -> None:
 
 def test_table_is_built_from_results_files(tmp_path):
     write_results(tmp_path, "main_toy", [
-        claims.claim("main.a", "k=11 recovers", "MCC ≈ 1", "MCC 0.999 ± 0.001", True),
-        claims.claim("main.b", "c_dec min at 11", "11", "argmin 12", False, argmin=12)])
-    write_results(tmp_path, "theorem1", [
-        claims.claim("t.a", "formula | MC", "A.5", "0.4%", True)])
+        claims.claim("main.k11_recovers", "k=11 recovers", "MCC ≈ 1", "MCC 0.999 ± 0.001", True),
+        claims.claim("main.c_dec_argmin_at_11", "c_dec min at 11", "11", "argmin 12", False,
+                     argmin=12)])
+    write_results(tmp_path, "jumprelu", [
+        claims.claim("jumprelu.l0_sticks", "formula | MC", "§3.6", "0.4%", True)])
     data = reproduce.main(["--table-only", "--fig-dir", str(tmp_path)])
-    assert [c["id"] for c in data["claims"]] == ["main.a", "main.b", "t.a"]
+    assert [c["id"] for c in data["claims"]] == ["main.k11_recovers", "main.c_dec_argmin_at_11",
+                                                 "jumprelu.l0_sticks"]
     assert data["claims"][1]["holds"] is False and data["claims"][1]["detail"] == {"argmin": 12}
+    assert [c["origin"] for c in data["claims"]] == ["paper", "paper", "toysae"]
+    assert data["claims"][1]["source"]["verbatim"] is True
+    assert data["claims"][0]["results_file"] == "main_toy.json"
     assert "superposition.json" in data["missing"]
     on_disk = json.loads((tmp_path / "claims.json").read_text())
     assert on_disk["claims"] == data["claims"]
     table = claims.markdown_table(data["claims"])
-    assert "| main.b | c_dec min at 11 | 11 | argmin 12 | **no** |" in table
+    assert ("| main.c_dec_argmin_at_11 | paper | c_dec min at 11 | “Shaded area is 1 stdev. "
+            "c_dec is minimized at the true L0.”") in table
+    assert "| 11 | argmin 12 | **no** |" in table
     assert "formula \\| MC" in table  # pipes inside cells are escaped
+
+
+def test_a_claim_without_a_source_is_refused(tmp_path):
+    write_results(tmp_path, "main_toy", [claims.claim("main.new_row", "x", "y", "z", True)])
+    with pytest.raises(KeyError, match="claim_sources"):
+        claims.collect(tmp_path)
+
+
+def test_every_committed_claim_row_says_where_it_comes_from():
+    data = json.loads((EXPERIMENTS.parent / "figures" / "claims.json").read_text())
+    for rec in data["claims"]:
+        assert rec["origin"] in ("paper", "literature", "toysae"), rec["id"]
+        assert rec["source"]["text"] and rec["source"]["where"], rec["id"]
+    # Every rule of ours stands beside the faithful row it names (or is a claim of ours).
+    ids = {r["id"] for r in data["claims"]}
+    for rec in data["claims"]:
+        if rec["origin"] == "toysae" and rec["beside"] is not None:
+            assert rec["beside"] in ids, rec["id"]
+
+
+def test_faithful_rows_from_synthetic_results():
+    """The derived rows read the numbers as their rules say (ours: synthetic inputs)."""
+    import claim_sources as src
+
+    def by_k(values):
+        return {str(k): {"s12_dec": {"mean": v}, "s18_dec": {"mean": v}}
+                for k, v in zip(range(9, 14), values, strict=True)}
+    flat = src.derived("main_toy", {"by_k": by_k([0.4, 0.3, 0.03, 0.02, 0.03])})
+    steep = src.derived("main_toy", {"by_k": by_k([0.4, 0.3, 0.03, 0.2, 0.4])})
+    assert [c["holds"] for c in flat] == [True, True]
+    assert [c["holds"] for c in steep] == [False, False]
+    mix = {"mixing_vs_corr_k1.8": {"+0.0": {"mean": 0.001}, "+0.1": {"mean": 0.02},
+                                    "-0.1": {"mean": -0.03}}}
+    (row,) = src.derived("small_toy", mix)
+    assert row["holds"] and abs(row["detail"]["ratio"] - 0.05) < 1e-12
+    mix["mixing_vs_corr_k1.8"]["+0.0"]["mean"] = -0.004
+    assert not src.derived("small_toy", mix)[0]["holds"]
+    rows = {c["id"]: c for c in src.derived("theorem1", {})}
+    assert rows["theorem1.mixes_whenever_p12_positive"]["holds"]
+    assert rows["theorem1.half_beats_one_iff"]["holds"]
+    # A row the results file already has is not derived again.
+    have = {"claims": [{"id": "theorem1.half_beats_one_iff"}]}
+    assert [c["id"] for c in src.derived("theorem1", have)] == [
+        "theorem1.mixes_whenever_p12_positive"]
 
 
 def test_a_scratch_fig_dir_leaves_the_docs_alone(tmp_path):
@@ -42,7 +93,8 @@ def test_a_scratch_fig_dir_leaves_the_docs_alone(tmp_path):
     reproduction into another folder (CI's scratch run) must not."""
     import reports
 
-    write_results(tmp_path, "theorem1", [claims.claim("t.a", "x", "A.5", "0.4%", True)])
+    write_results(tmp_path, "jumprelu", [claims.claim("jumprelu.l0_sticks", "x", "A.5", "0.4%",
+                                                      True)])
     pages = {name: (EXPERIMENTS.parent / rep.page).read_text()
              for name, rep in reports.REPORTS.items()}
     reproduce.main(["--table-only", "--fig-dir", str(tmp_path)])

@@ -1,0 +1,214 @@
+"""Parity with the authors' trainer: SAELens's BatchTopK beside ours on the main toy.
+
+The paper's reference code trains with SAELens (6.11 in its notebooks).  This script
+trains SAELens's own ``BatchTopKTrainingSAE`` with its ``SAETrainer`` (the ``compare``
+extra: ``pip install -e '.[compare]'``) and our BatchTopK sweep on the same toy
+(``paper-main``; SAELens draws its batches from the same arrays through PyTorch,
+``benchmarks/suite_saelens.TorchToy``), at the same k, seeds, batch, learning rate and
+number of samples, and computes the metrics as the reference notebook does:
+
+* MCC: mean |cos| over the Hungarian matching of decoder rows to true features;
+* c_dec: mean |cos| over the strict upper triangle of the row-normalised decoder;
+* s_n^dec: ``(x − b_dec) @ W_decᵀ`` sorted descending, the element at index n·b, with
+  SAELens's **raw** decoder rows (its BatchTopK has no decoder-norm constraint), and also
+  with unit rows; ours uses unit rows (its forward pass normalises them).
+
+Where the two differ, :data:`VARIANTS` retrains ours with its dead-latent handling moved
+towards SAELens's, to see which choice makes the difference.
+
+Budget: ``--samples`` per SAE (default 3M, 2,929 steps of 1024, not the paper's 15M: the
+SAELens trainer runs at about 0.15M samples/s on 2 cores, so 20 SAEs at 15M would take
+over half an hour).  Results go to ``figures/parity.json`` after every SAELens run, so an
+interrupted run resumes; the docs' parity table is written from it.
+
+Usage: ``python experiments/parity.py [--samples 3000000] [--ks 10,11,12,13] [--seeds 0-4]``
+(run with a Python that has both toysae and sae-lens installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "benchmarks"))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from common import write_json  # noqa: E402
+
+from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy, presets, run_sweep  # noqa: E402
+from toysae.metrics import match  # noqa: E402
+
+N_EVAL, S_N_BATCH, S_N = 100_000, 4096, (12, 18)
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=3_000_000)
+    p.add_argument("--ks", default="10,11,12,13")
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--out", default=str(HERE.parent / "figures" / "parity.json"))
+    p.add_argument("--out-dir", default=str(HERE.parent / "runs"), help="our run store")
+    args = p.parse_args(argv)
+    args.ks = tuple(float(k) for k in args.ks.split(","))
+    lo, _, hi = args.seeds.partition("-")
+    args.seeds = tuple(range(int(lo), int(hi or lo) + 1))
+    if args.samples < 1024 * 10:
+        p.error(f"--samples={args.samples} is too small; expected at least 10,240")
+    return args
+
+
+def metrics(w_dec: np.ndarray, b_dec: np.ndarray, features: np.ndarray, x: np.ndarray) -> dict:
+    """The reference notebook's metrics of one decoder ``w_dec [h, d]``."""
+    unit = w_dec / np.linalg.norm(w_dec, axis=1, keepdims=True)
+    cos = unit @ (features / np.linalg.norm(features, axis=1, keepdims=True)).T
+    rows, cols = match(jnp.asarray(np.abs(cos)))
+    matched = np.abs(cos)[np.asarray(rows), np.asarray(cols)]
+    pair = np.abs(unit @ unit.T)[np.triu_indices(len(unit), k=1)]
+    out = {"mcc": float(matched.mean()), "n_recovered": int((np.abs(cos).max(0) > 0.9).sum()),
+           "c_dec": float(pair.mean())}
+    b = x[:S_N_BATCH]
+    for name, dec in (("raw", w_dec), ("unit", unit)):
+        z = np.sort(((b - b_dec) @ dec.T).ravel())[::-1]
+        for n in S_N:
+            out[f"s{n}_dec_{name}"] = float(z[n * len(b)])
+    return out
+
+
+#: Our trainer with one of its choices changed towards SAELens's, to find which choice
+#: makes the difference: no resampling of silent latents; and, on top, SAELens's dead-latent
+#: handling (AuxK coefficient 1.0, a latent dead after 1,000 silent steps).
+VARIANTS = {"no_resample": dict(resample=False),
+            "saelens_dead_handling": dict(resample=False, aux_coef=1.0, dead_steps=1000)}
+
+
+def ours(args, toy, features, x, **sae_kw) -> dict:
+    cfg = SweepConfig(toy=presets.get("paper-main"), sae=SAEConfig(width=50, **sae_kw),
+                      train=TrainConfig(samples=args.samples), ks=args.ks, seeds=args.seeds)
+    t0 = time.perf_counter()
+    res = run_sweep(cfg, out_dir=args.out_dir, progress=False, toy=toy)
+    out = {"wall_s": round(time.perf_counter() - t0, 1), "train_s": res.train_s, "runs": {}}
+    for k in args.ks:
+        for s in args.seeds:
+            p = res.params(seed=s, k=k)
+            out["runs"][f"{k:g}/{s}"] = metrics(np.asarray(p["W_dec"]), np.asarray(p["b_dec"]),
+                                                features, x)
+    return out
+
+
+def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
+                  lr: float = 3e-4) -> tuple[np.ndarray, np.ndarray, float]:
+    """One SAELens BatchTopK SAE trained on ``toy``: ``(W_dec, b_dec, seconds)``."""
+    import torch
+    from sae_lens import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
+    from sae_lens.training import sae_trainer
+    from suite_saelens import TorchToy, _fill
+
+    torch.manual_seed(seed)
+    steps = samples // batch
+    # SAELens's defaults for everything else (its AuxK coefficient and decoder init), as
+    # the reference notebook does.
+    sae = BatchTopKTrainingSAE(_fill(BatchTopKTrainingSAEConfig, dict(
+        d_in=int(toy.features.shape[1]), d_sae=50, k=float(k), device="cpu",
+        dtype="float32")))
+    trainer_cfg = _fill(SAETrainerConfig, dict(
+        n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
+        total_training_samples=steps * batch, device="cpu", autocast=False, lr=lr,
+        lr_end=lr, lr_scheduler_name="constant", lr_warm_up_steps=0, adam_beta1=0.9,
+        adam_beta2=0.999, lr_decay_steps=0, n_restart_cycles=1,
+        train_batch_size_samples=batch, dead_feature_window=1000,
+        feature_sampling_window=2000, n_batches_for_norm_estimate=100,
+        logger=_fill(LoggingConfig, dict(log_to_wandb=False))))  # dead window: SAELens's default
+    if hasattr(sae_trainer, "tqdm"):
+        from functools import partial
+
+        from tqdm.auto import tqdm
+        sae_trainer.tqdm = partial(tqdm, disable=True)
+    t0 = time.perf_counter()
+    sae_trainer.SAETrainer(cfg=trainer_cfg, sae=sae,
+                           data_provider=TorchToy(toy, batch, "cpu", seed)).fit()
+    secs = time.perf_counter() - t0
+    return (sae.W_dec.detach().cpu().numpy().astype(np.float64),
+            sae.b_dec.detach().cpu().numpy().astype(np.float64), secs)
+
+
+def saelens_defaults() -> dict:
+    """The SAELens config values this script leaves at their defaults."""
+    from sae_lens import BatchTopKTrainingSAEConfig
+    from suite_saelens import _fill
+
+    cfg = _fill(BatchTopKTrainingSAEConfig, dict(d_in=100, d_sae=50, k=11.0))
+    return {name: getattr(cfg, name) for name in ("aux_loss_coefficient", "decoder_init_norm")
+            if hasattr(cfg, name)}
+
+
+def summary(runs: dict, ks, seeds) -> dict:
+    out = {}
+    for k in ks:
+        per = [runs[f"{k:g}/{s}"] for s in seeds if f"{k:g}/{s}" in runs]
+        if per:
+            out[f"{k:g}"] = {m: {"mean": float(np.mean([r[m] for r in per])),
+                                 "std": float(np.std([r[m] for r in per], ddof=1))
+                                 if len(per) > 1 else 0.0,
+                                 "per_seed": [r[m] for r in per]} for m in per[0]}
+    return out
+
+
+def main(argv=None) -> dict:
+    args = parse(argv)
+    toy = build_toy(presets.get("paper-main"))
+    features = np.asarray(toy.features, np.float64)
+    x = np.asarray(toy.sample(jax.random.key(12345), N_EVAL)[1], np.float64)
+    path = Path(args.out)
+    settings = {"toy": "paper-main", "width": 50, "samples": args.samples, "batch": 1024,
+                "lr": 3e-4, "ks": args.ks, "seeds": args.seeds, "n_eval": N_EVAL,
+                "s_n_batch": S_N_BATCH}
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    out = old if old.get("settings") == json.loads(json.dumps(settings)) else {}
+    out["settings"] = settings
+    out["experiment"] = "Parity: SAELens's BatchTopK trainer beside ours (issue 21)"
+    print(f"[parity] ours: {len(args.ks) * len(args.seeds)} SAEs, {args.samples:,} samples")
+    out["ours"] = ours(args, toy, features, x)
+    out["ours"]["summary"] = summary(out["ours"]["runs"], args.ks, args.seeds)
+    out["ours_variants"] = {}
+    for name, kw in VARIANTS.items():
+        print(f"[parity] ours, {name}: {kw}")
+        res = ours(args, toy, features, x, **kw)
+        out["ours_variants"][name] = {"sae": kw, "train_s": res["train_s"],
+                                      "summary": summary(res["runs"], args.ks, args.seeds)}
+    try:
+        import sae_lens
+        import torch
+        out["saelens_versions"] = {"sae_lens": sae_lens.__version__, "torch": torch.__version__}
+        out["saelens_defaults"] = saelens_defaults()
+    except ImportError as err:
+        out["saelens"] = {"skipped": f"sae-lens not installed ({err}); pip install -e "
+                                     "'.[compare]'"}
+        write_json(path, out)
+        return out
+    lens = out.setdefault("saelens", {"runs": {}, "seconds": {}})
+    for k in args.ks:
+        for s in args.seeds:
+            key = f"{k:g}/{s}"
+            if key in lens["runs"]:
+                continue
+            w, b, secs = train_saelens(toy, k=k, seed=s, samples=args.samples)
+            lens["runs"][key] = metrics(w, b, features, x)
+            lens["seconds"][key] = round(secs, 1)
+            lens["summary"] = summary(lens["runs"], args.ks, args.seeds)
+            print(f"[parity] SAELens k={k:g} seed={s}: MCC {lens['runs'][key]['mcc']:.4f} "
+                  f"({secs:.0f} s)")
+            write_json(path, out)  # after every SAE: an interrupted run resumes
+    write_json(path, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
