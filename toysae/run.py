@@ -13,16 +13,8 @@ import jax
 
 from .config import SweepConfig
 from .generator import ToyModel, build_toy
-from .normalize import fold_state, training_toy
 from .store import run_stored
-from .sweep import (
-    SweepResult,
-    check_sweep_memory,
-    evaluate_state,
-    init_sweep_state,
-    step_options,
-    train_sweep,
-)
+from .sweep import SweepResult, check_sweep_memory, evaluate_state, train_sweep
 
 
 def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = True,
@@ -60,8 +52,5 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
     if out_dir is not None:
         return run_stored(cfg, out_dir, progress=progress, on_chunk=on_chunk, devices=devices,
                           toy=toy)
-    train_toy, scale = training_toy(cfg.train, toy)
-    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk, devices=devices,
-                        toy=train_toy, state=init_sweep_state(cfg, toy))
-    state = fold_state(step_options(cfg).arch, state, scale)
+    state = train_sweep(cfg, progress=progress, on_chunk=on_chunk, devices=devices, toy=toy)
     return SweepResult(cfg, state, evaluate_state(cfg, toy, state))

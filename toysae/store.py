@@ -43,15 +43,8 @@ from flax import serialization
 from .config import SweepConfig
 from .errors import RunLocked, StaleRunWarning
 from .generator import ToyModel, build_toy
-from .normalize import fold_state, training_toy
 from .sharding import to_host
-from .sweep import (
-    SweepResult,
-    evaluate_state,
-    init_sweep_state,
-    step_options,
-    train_sweep,
-)
+from .sweep import SweepResult, evaluate_state, init_sweep_state, train_sweep
 
 FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
 
@@ -443,14 +436,10 @@ def _train_stored(cfg, run_dir, progress, on_chunk, checkpoint_seconds,
         if on_chunk is not None:
             on_chunk(at_step, st, logs)
 
-    # Normalised inputs (TrainConfig.normalize): train on a scaled toy, checkpoint in
-    # its units, fold the scale back before evaluating and saving (toysae.normalize).
-    train_toy, scale = training_toy(cfg.train, toy)
-    try:
+    try:  # with TrainConfig.normalize, checkpoints hold the scaled units (train_sweep)
         state = train_sweep(cfg, state=state if state is not None else target,
                             start_step=step, progress=progress, on_chunk=checkpoint,
-                            devices=devices, toy=train_toy)
-        state = fold_state(step_options(cfg).arch, state, scale)
+                            devices=devices, toy=toy)
     except FloatingPointError as err:
         kept = (f"the last good checkpoint is kept in {ckpt}" if ckpt.exists()
                 else "no checkpoint was written before it")

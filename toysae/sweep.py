@@ -42,6 +42,7 @@ from .detection import absorption, detection, uniqueness
 from .generator import ToyModel, build_toy, memory_estimate
 from .hierarchy import build_tree
 from .metrics import cos_matrix, default_s_n, match
+from .normalize import fold_state, training_toy
 from .train import StepOptions, TrainState, init_state, k_at
 from .validation import refuse_if_over_memory
 
@@ -382,11 +383,17 @@ def train_sweep(
         config's columns and schedule: a controller that sets k between chunks (the
         online tuner, :mod:`toysae.tuner`) together with ``on_chunk``.  Not with
         ``devices``.
+
+    With ``cfg.train.normalize`` the models train on inputs scaled by
+    :func:`toysae.normalize.input_scale`: the states passed to ``on_chunk`` (and a
+    ``state`` resumed from them) are in those units, and the returned state is folded back
+    to raw inputs (:func:`toysae.normalize.fold_state`).
     """
     if toy is None:
         toy = build_toy(cfg.toy)
     if state is None:
         state = init_sweep_state(cfg, toy)
+    toy, scale = training_toy(cfg.train, toy)
     t = cfg.train
     n_steps = t.n_steps
     keys = data_keys(cfg.seeds)
@@ -447,7 +454,8 @@ def train_sweep(
         if on_chunk is not None:
             on_chunk(step, unpadded(state), logs)
     bar.close()
-    return sharding.to_host(unpadded(state)) if sharded else state
+    state = sharding.to_host(unpadded(state)) if sharded else state
+    return fold_state(opts.arch, state, scale)
 
 
 def sweep_memory_estimate(cfg: SweepConfig) -> dict[str, int]:
