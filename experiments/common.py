@@ -35,6 +35,7 @@ from toysae.store import (  # noqa: E402
     is_complete,
     is_current,
     load_run,
+    numerics_version,
     provenance,
     run_dir_for,
 )
@@ -194,7 +195,9 @@ def cached_sweep(cfg: SweepConfig, out_dir: str, progress: bool = True):
     says whether the sweep was loaded from the cache, or retrained because the cached run
     came from older numerics (``"stale"``; :data:`toysae.store.NUMERICS_VERSION`)."""
     run_dir = run_dir_for(cfg, out_dir)
-    cached, stale = is_current(run_dir), is_complete(run_dir) and not is_current(run_dir)
+    version = numerics_version(run_dir)  # a manifest read; run_sweep verifies the files
+    cached = version == NUMERICS_VERSION and is_complete(run_dir)
+    stale = version not in (None, NUMERICS_VERSION)
     if stale:
         print(f"retraining {run_dir}: its cached run was trained by older code (numerics "
               f"version != {NUMERICS_VERSION})")

@@ -21,10 +21,10 @@ seeds).  Usage: ``python experiments/local_minimum.py [--quick] [--seeds 40]``
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 from common import cached_sweep, finish, output_name, parse_args
+from scipy.stats import binomtest
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets
 
@@ -33,14 +33,10 @@ CORRS = (0.4, -0.4)
 VARIANTS = ("default", "no_resample", "schedule")
 
 
-def wilson(stuck: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial rate ``stuck / n``."""
-    if n == 0:
-        return 0.0, 1.0
-    p = stuck / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(stuck: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate ``stuck / n`` (scipy's)."""
+    ci = binomtest(stuck, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def sweep_cfg(corr: float, variant: str, seeds: tuple[int, ...], samples: int) -> SweepConfig:

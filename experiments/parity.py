@@ -43,7 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 from common import write_json  # noqa: E402
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy, presets, run_sweep  # noqa: E402
-from toysae.metrics import match  # noqa: E402
+from toysae.metrics import recovery, s_n_dec  # noqa: E402
 
 N_EVAL, S_N_BATCH, S_N = 100_000, 4096, (12, 18)
 
@@ -65,19 +65,18 @@ def parse(argv):
 
 
 def metrics(w_dec: np.ndarray, b_dec: np.ndarray, features: np.ndarray, x: np.ndarray) -> dict:
-    """The reference notebook's metrics of one decoder ``w_dec [h, d]``."""
-    unit = w_dec / np.linalg.norm(w_dec, axis=1, keepdims=True)
-    cos = unit @ (features / np.linalg.norm(features, axis=1, keepdims=True)).T
-    rows, cols = match(jnp.asarray(np.abs(cos)))
-    matched = np.abs(cos)[np.asarray(rows), np.asarray(cols)]
-    pair = np.abs(unit @ unit.T)[np.triu_indices(len(unit), k=1)]
-    out = {"mcc": float(matched.mean()), "n_recovered": int((np.abs(cos).max(0) > 0.9).sum()),
-           "c_dec": float(pair.mean())}
+    """The reference notebook's metrics of one decoder ``w_dec [h, d]``: MCC, recovered
+    features and c_dec (:func:`toysae.metrics.recovery`), s_n^dec with unit rows
+    (:func:`toysae.s_n_dec`) and with raw rows, as the notebook reads SAELens's."""
+    params = {"W_dec": jnp.asarray(w_dec, jnp.float32), "b_dec": jnp.asarray(b_dec, jnp.float32)}
+    rec = recovery(params, jnp.asarray(features, jnp.float32))
+    out = {"mcc": float(rec["mcc"]), "n_recovered": int(rec["n_recovered"]),
+           "c_dec": float(rec["c_dec"])}
     b = x[:S_N_BATCH]
-    for name, dec in (("raw", w_dec), ("unit", unit)):
-        z = np.sort(((b - b_dec) @ dec.T).ravel())[::-1]
-        for n in S_N:
-            out[f"s{n}_dec_{name}"] = float(z[n * len(b)])
+    raw = np.sort(((b - b_dec) @ w_dec.T).ravel())[::-1]
+    for n in S_N:
+        out[f"s{n}_dec_raw"] = float(raw[n * len(b)])
+        out[f"s{n}_dec_unit"] = float(s_n_dec(params, jnp.asarray(b, jnp.float32), n))
     return out
 
 

@@ -39,25 +39,31 @@ def _end(name: str) -> str:
     return f"<!-- /report:{name} -->"
 
 
+def _span(text: str, name: str) -> tuple[int, int, int] | None:
+    """``(start of the start marker, start of the body, start of the end marker)`` of the
+    block ``name`` in ``text``; None if either marker is missing."""
+    start = re.search(rf"<!-- report:{re.escape(name)} [^\n]*-->\n", text)
+    end = text.find(_end(name) + "\n", start.end()) if start else -1
+    return None if start is None or end < 0 else (start.start(), start.end(), end)
+
+
 def replace_block(text: str, name: str, source: str, body: str) -> str | None:
     """``text`` with the block ``name`` replaced by ``body``; None if it has no such block.
 
     The start marker is rewritten too (it names ``source``); text outside the markers is
     kept byte for byte.
     """
-    start = re.search(rf"<!-- report:{re.escape(name)} [^\n]*-->\n", text)
-    end = text.find(_end(name) + "\n", start.end()) if start else -1
-    if start is None or end < 0:
+    span = _span(text, name)
+    if span is None:
         return None
     body = body if body.endswith("\n") else body + "\n"
-    return text[:start.start()] + _start(name, source) + "\n" + body + text[end:]
+    return text[:span[0]] + _start(name, source) + "\n" + body + text[span[2]:]
 
 
 def read_block(text: str, name: str) -> str | None:
     """The body of the block ``name`` in ``text`` (None if absent)."""
-    start = re.search(rf"<!-- report:{re.escape(name)} [^\n]*-->\n", text)
-    end = text.find(_end(name) + "\n", start.end()) if start else -1
-    return None if start is None or end < 0 else text[start.end():end]
+    span = _span(text, name)
+    return None if span is None else text[span[1]:span[2]]
 
 
 # ---------------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def cmd_sweep(args) -> int:
           f"{cfg.sae.width}, {cfg.train.n_steps} steps of {cfg.train.batch_size}",
           file=sys.stderr)
     result = run_sweep(cfg, args.out, progress=not args.no_progress, devices=devices,
-                       check_memory=not args.ignore_memory_estimate)
+                       check_memory=False)  # checked above, before anything was printed
     print(format_table(result.records, cfg.toy.n_features, cfg.column_name))
     if result.run_dir:
         print(f"run directory: {result.run_dir}")

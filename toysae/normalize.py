@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,16 @@ from .generator import ToyModel
 #: The key of the batches that estimate the mean input norm (fixed, so the scale is a
 #: function of the config alone).
 SCALE_SEED = 7
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _norm_sum(toy: ToyModel, key: jax.Array, batch: int, n_batches: int) -> jax.Array:
+    """Sum of ‖x‖ over ``n_batches`` batches drawn with ``fold_in(key, i)`` (the toy is
+    an argument, not a constant baked into the program)."""
+    def body(i, acc):
+        _, x, _ = toy.draw(jax.random.fold_in(key, i), batch)
+        return acc + jnp.sum(jnp.linalg.norm(x, axis=-1))
+    return jax.lax.fori_loop(0, n_batches, body, jnp.float32(0.0))
 
 
 def input_scale(toy: ToyModel, batch: int, n_batches: int, seed: int = SCALE_SEED) -> float:
@@ -43,15 +54,7 @@ def input_scale(toy: ToyModel, batch: int, n_batches: int, seed: int = SCALE_SEE
       3.03
     """
     d = toy.features.shape[1]
-
-    @jax.jit
-    def total(key):
-        def body(i, acc):
-            _, x, _ = toy.draw(jax.random.fold_in(key, i), batch)
-            return acc + jnp.sum(jnp.linalg.norm(x, axis=-1))
-        return jax.lax.fori_loop(0, n_batches, body, jnp.float32(0.0))
-
-    mean = float(total(jax.random.key(seed))) / (batch * n_batches)
+    mean = float(_norm_sum(toy, jax.random.key(seed), batch, n_batches)) / (batch * n_batches)
     if not math.isfinite(mean) or mean <= 0.0:
         raise ValueError(f"cannot normalise inputs whose mean norm is {mean}: the toy's "
                          "inputs are all zero (or not finite); use normalize='none'")

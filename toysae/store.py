@@ -181,7 +181,8 @@ def numerics_version(run_dir: str | os.PathLike) -> int | None:
 def is_current(run_dir: str | os.PathLike) -> bool:
     """True when the run is complete (:func:`is_complete`) and was trained with this
     code's :data:`NUMERICS_VERSION`: the condition for loading it from the cache."""
-    return is_complete(run_dir) and numerics_version(run_dir) == NUMERICS_VERSION
+    # The version first: a cheap read, where is_complete hashes every final file.
+    return numerics_version(run_dir) == NUMERICS_VERSION and is_complete(run_dir)
 
 
 def _to_bytes(state, step: int) -> bytes:
@@ -370,11 +371,12 @@ def run_stored(cfg: SweepConfig, out_dir: str | os.PathLike, *, progress: bool =
     toy = build_toy(cfg.toy) if toy is None else toy
     if is_current(run_dir):
         return load_run(run_dir, toy)
-    if is_complete(run_dir):
+    version = numerics_version(run_dir)
+    if version not in (None, NUMERICS_VERSION) and is_complete(run_dir):
         warnings.warn(
             f"{run_dir} holds a finished run of this config trained by older code (numerics "
-            f"version {numerics_version(run_dir)}, now {NUMERICS_VERSION}): retraining it "
-            "instead of loading it", StaleRunWarning, stacklevel=2)
+            f"version {version}, now {NUMERICS_VERSION}): retraining it instead of loading "
+            "it", StaleRunWarning, stacklevel=2)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = _acquire_lock(run_dir)
     try:
