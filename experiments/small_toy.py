@@ -83,6 +83,14 @@ def mixing_of(records, k) -> dict:
     return summarize([r["mixing"] for r in records if r["k"] == k])
 
 
+def reference_mixing(record) -> float:
+    """The reference notebook's mixing: ``dec_cos_sims[[1, 2, 3], 0]`` averaged, i.e. the
+    signed cosines with f0 of latents 1-3 *by index* (ground-truth init keeps latent i on
+    feature i), where :func:`toysae.metrics.mixing` averages the latents matched to
+    features 1-4 (the paper's text)."""
+    return float(np.mean(np.asarray(record["cos"])[[1, 2, 3], 0]))
+
+
 def sign_check(per_seed, corr) -> bool:
     return bool(np.all(np.sign(per_seed) == np.sign(corr)))
 
@@ -163,7 +171,9 @@ def main(argv=None) -> dict:
                 f"fold_in(key({RANDOM_DIRECTIONS_KEY}), s) (no orthogonalisation: the "
                 "reference's optimisation with 0 steps); ground-truth init; k=1.9 and 2.0; "
                 "c=0 on the same directions and seed is the paired control; "
-                "'ground_truth_mixing' is the mixing of the untrained ground-truth SAE",
+                "'ground_truth_mixing' is the mixing of the untrained ground-truth SAE; "
+                "'mixing_reference' is the reference notebook's reading (latents 1-3 by "
+                "index, dec_cos_sims[[1, 2, 3], 0])",
         "design_note": "chosen after a first probe (1M samples, 2 seeds) with one fixed draw "
                        "from key(0) (cos(f1, f4) = 0.71) gave the reverse order at k=1.9: "
                        "mixing 0.021 (c=+0.4) < 0.033 (c=0) < 0.039 (c=-0.4); the "
@@ -184,6 +194,8 @@ def main(argv=None) -> dict:
         for c in OVERLAP_CS:
             block[f"{c:+.1f}"] = {
                 "mixing": summarize(mix[c]),
+                "mixing_reference": summarize([reference_mixing(rec_at(overlap[c][s], k))
+                                               for s in SEEDS]),
                 "minus_c0": summarize(mix[c] - mix[0.0]),
                 "minus_ground_truth": summarize(
                     mix[c] - np.array([g["ground_truth_mixing"] for g in per_seed_geom])),
@@ -262,6 +274,13 @@ def claims(corr_mix, k_mix, rand_out, near_out, over_out) -> dict:
         "rule": f"k=2, random init, c=±0.4: MCC >= {RECOVERY_MCC} for every seed",
         "mcc": mccs, "n_recovered": {c: v["n_recovered"] for c, v in rand_out.items()},
         "holds": all(min(v) >= RECOVERY_MCC for v in mccs.values())}
+    every = [m for v in mccs.values() for m in v]
+    out["e_k2_typical_run_recovers"] = {
+        "rule": f"k=2, random init, c=±0.4: the median MCC over the 10 runs >= {RECOVERY_MCC} "
+                "(Figs 2-3 show one run each: a typical run recovers)",
+        "median": float(np.median(every)),
+        "n_at_or_above": int(np.sum(np.asarray(every) >= RECOVERY_MCC)), "n": len(every),
+        "holds": bool(np.median(every) >= RECOVERY_MCC)}
     out["f_near_orthogonal_sign"] = {
         "rule": "near_orthogonal (target_cos 0), k=1.9: sign(mixing) == sign(c) every seed "
                 "(these directions are orthogonal; see note)",
@@ -287,6 +306,7 @@ def claim_records(checks: dict, corr_mix, k_mix) -> list[dict]:
     a, b, c = (checks[n] for n in ("a_sign_follows_correlation", "b_monotone_in_correlation",
                                    "c_zero_at_zero_correlation"))
     d, e = checks["d_mixing_grows_as_k_falls"], checks["e_k2_random_init_recovers"]
+    e2 = checks["e_k2_typical_run_recovers"]
     f, g = checks["f_near_orthogonal_sign"], checks["g_random_directions_sign"]
     pm = {c_: fmt_pm(corr_mix[c_]["mean"], corr_mix[c_]["std"], 4) for c_ in (-0.4, 0.0, 0.4)}
     mags = {cc: v["abs_mean_by_k"] for cc, v in d.items() if cc.startswith("+")}
@@ -312,8 +332,15 @@ def claim_records(checks: dict, corr_mix, k_mix) -> list[dict]:
                                      sorted(next(iter(mags.values())).items(), reverse=True)),
               d["holds"]),
         claim("small.k2_recovers", "k=2 (the true L0), random init, recovers the features "
-              f"(MCC >= {RECOVERY_MCC} every seed, c=±0.4)", "recovers (Figs 2, 3)",
-              f"lowest MCC over 10 runs {mcc_min:.3f}", e["holds"]),
+              f"(rule, ours for a figure of one run: median MCC over 10 runs >= {RECOVERY_MCC},"
+              " c=±0.4)", "recovers (Figs 2, 3)",
+              f"median MCC {e2['median']:.4f}; {e2['n_at_or_above']} of {e2['n']} runs at "
+              f">= {RECOVERY_MCC}", e2["holds"]),
+        claim("small.k2_recovers_every_seed", "k=2 (the true L0), random init, recovers the "
+              f"features in every run (MCC >= {RECOVERY_MCC} every seed, c=±0.4)",
+              "recovers (Figs 2, 3)",
+              f"lowest MCC over 10 runs {mcc_min:.3f} (the k = 2 local minimum: "
+              "experiments/local_minimum.py)", e["holds"]),
         claim("small.near_orthogonal_sign", "near-orthogonal directions (target cos 0), "
               "k=1.9: sign-matched mixing every seed", "same sign-matched mixing (Fig 14)",
               "sign matches" if f["holds"] else "sign differs in some seed", f["holds"]),
