@@ -106,7 +106,22 @@ def render_claims_summary(data: dict) -> str:
                      f"{'yes' if c['holds'] else '**no**'} |")
     if data.get("missing"):
         lines += ["", f"Results files not yet produced: {', '.join(data['missing'])}."]
+    lines += ["", reproduction_sentence(data.get("reproduction"))]
     return "\n".join(lines) + "\n"
+
+
+def reproduction_sentence(rec: dict | None) -> str:
+    """One sentence on the last full reproduction from an empty cache (claims.json's
+    ``"reproduction"``), or that none has been measured."""
+    if not rec:
+        return ("A full `toysae reproduce` from an empty cache has not been timed end to end "
+                "yet.")
+    h, m = divmod(round(rec["total_s"] / 60), 60)
+    rev = (rec.get("code") or {}).get("code_revision") or "unknown"
+    return (f"A full `toysae reproduce` from an empty cache took **{h} h {m:02d} min** end to "
+            f"end on {rec['cores']} CPU cores (revision {rev[:7]}, started "
+            f"{rec['started']}; load average {rec['load_start'][0]:g} at the start, "
+            f"{rec['load_end'][0]:g} at the end).")
 
 
 def render_recovery(data: dict) -> str:

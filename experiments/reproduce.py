@@ -117,13 +117,25 @@ def training_time(fig_dir: str | Path, quick: bool) -> dict:
             "unrecorded": sorted(d for d, t in seen.items() if t is None)}
 
 
-def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
+def build_table(args: argparse.Namespace, walls: dict[str, float],
+                record: dict | None = None) -> dict:
+    """Writes ``claims[_quick].json`` from the results files.  ``record``
+    (:func:`run_record`) describes the run that just finished; the last full reproduction
+    (all scripts) from an empty cache is kept as ``"reproduction"`` until another
+    replaces it, so a table rebuild never loses the measured wall time."""
     data = collect(args.fig_dir, RESULT_STEMS, quick=args.quick)
     data["quick"] = args.quick
     data["wall_s"] = {k: round(v, 1) for k, v in walls.items()}
     data["training"] = training_time(args.fig_dir, args.quick)
     name = "claims_quick.json" if args.quick else "claims.json"
     path = Path(args.fig_dir) / name
+    try:
+        previous = json.loads(path.read_text()).get("reproduction")
+    except (OSError, ValueError):
+        previous = None
+    full = record is not None and record["from_empty_cache"] and not record["only"]
+    data["reproduction"] = record if full else previous
+    data["last_run"] = record
     atomic_write(path, json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}: {len(data['claims'])} claims, "
           f"{sum(not c['holds'] for c in data['claims'])} do not hold"
@@ -140,16 +152,41 @@ def build_table(args: argparse.Namespace, walls: dict[str, float]) -> dict:
     return data
 
 
+def cache_is_empty(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds no run this code would load (nothing, or only runs of
+    older numerics): a reproduction started then trains everything it needs."""
+    from toysae.store import is_current
+    root = Path(out_dir)
+    return not root.is_dir() or not any(is_current(d) for d in root.iterdir() if d.is_dir())
+
+
+def run_record(args: argparse.Namespace, empty: bool, t0: float, load0: tuple) -> dict:
+    """How the reproduction ran: the end-to-end wall time, whether the cache was empty at
+    the start, the machine's load average (1/5/15 min) at start and end, its cores and
+    the code (:func:`toysae.store.provenance`)."""
+    from toysae.store import provenance
+    return {"total_s": round(time.perf_counter() - t0, 1), "from_empty_cache": empty,
+            "only": list(args.only) if args.only else None, "devices": args.devices,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (
+                time.perf_counter() - t0))),
+            "load_start": [round(v, 2) for v in load0],
+            "load_end": [round(v, 2) for v in os.getloadavg()], "cores": os.cpu_count(),
+            "code": provenance()}
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     walls = {}
+    record = None
     if not args.table_only:
+        empty, load0 = cache_is_empty(args.out_dir), os.getloadavg()
         t0 = time.perf_counter()
         for name in args.only or SCRIPTS:
             walls[name] = run_script(name, args)
         walls["total"] = time.perf_counter() - t0
         print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
-    return build_table(args, walls)
+        record = run_record(args, empty, t0, load0)
+    return build_table(args, walls, record)
 
 
 if __name__ == "__main__":
