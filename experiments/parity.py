@@ -55,6 +55,9 @@ def parse(argv):
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--out", default=str(HERE.parent / "figures" / "parity.json"))
     p.add_argument("--out-dir", default=str(HERE.parent / "runs"), help="our run store")
+    p.add_argument("--jumprelu", action="store_true",
+                   help="only the JumpReLU parity (SAELens's JumpReLU with the reference "
+                        "recipe at λ = 0.1, 0.5, 1.0 beside figures/jumprelu.json)")
     args = p.parse_args(argv)
     args.ks = tuple(float(k) for k in args.ks.split(","))
     lo, _, hi = args.seeds.partition("-")
@@ -138,6 +141,84 @@ def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
             sae.b_dec.detach().cpu().numpy().astype(np.float64), secs)
 
 
+#: The JumpReLU notebook's settings (paper-facts: the authors' code), for both trainers.
+JUMPRELU_LAMBDAS = (0.1, 0.5, 1.0)
+JUMPRELU_NOTEBOOK = dict(jumprelu_bandwidth=2.0, jumprelu_init_threshold=0.1,
+                         jumprelu_sparsity_loss_mode="tanh", l0_warm_up_steps=10_000,
+                         normalize_activations="expected_average_only_in")
+
+
+def train_saelens_jumprelu(toy, *, lam: float, seed: int, samples: int, batch: int = 1024,
+                           lr: float = 3e-4) -> tuple[np.ndarray, np.ndarray, float, dict]:
+    """One SAELens JumpReLU SAE with the reference notebook's recipe (input scaling by
+    √d / E‖x‖ estimated over 1,000 batches and folded back, the trainer's gradient clip at
+    1.0, tanh sparsity loss, λ warm-up over 10,000 steps):
+    ``(W_dec, b_dec, seconds, {"l0", "mse"})`` with L0 and MSE measured on raw inputs."""
+    import torch
+    from sae_lens import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
+    from sae_lens.training import sae_trainer
+    from suite_saelens import TorchToy, _fill
+
+    torch.manual_seed(seed)
+    steps = samples // batch
+    sae = JumpReLUTrainingSAE(_fill(JumpReLUTrainingSAEConfig, dict(
+        d_in=int(toy.features.shape[1]), d_sae=50, l0_coefficient=float(lam), device="cpu",
+        dtype="float32", **JUMPRELU_NOTEBOOK)))
+    trainer_cfg = _fill(SAETrainerConfig, dict(
+        n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
+        total_training_samples=steps * batch, device="cpu", autocast=False, lr=lr,
+        lr_end=lr, lr_scheduler_name="constant", lr_warm_up_steps=0, adam_beta1=0.9,
+        adam_beta2=0.999, lr_decay_steps=0, n_restart_cycles=1,
+        train_batch_size_samples=batch, dead_feature_window=1000,
+        feature_sampling_window=2000, n_batches_for_norm_estimate=1000,
+        logger=_fill(LoggingConfig, dict(log_to_wandb=False))))
+    if hasattr(sae_trainer, "tqdm"):
+        from functools import partial
+
+        from tqdm.auto import tqdm
+        sae_trainer.tqdm = partial(tqdm, disable=True)
+    t0 = time.perf_counter()
+    sae_trainer.SAETrainer(cfg=trainer_cfg, sae=sae,
+                           data_provider=TorchToy(toy, batch, "cpu", seed)).fit()
+    secs = time.perf_counter() - t0
+    x = torch.as_tensor(np.asarray(toy.sample(jax.random.key(54321), 20_000)[1], np.float32))
+    with torch.no_grad():
+        acts = sae.encode(x)
+        mse = float(((sae.decode(acts) - x) ** 2).sum(-1).mean())
+        l0 = float((acts > 0).float().sum(-1).mean())
+    return (sae.W_dec.detach().cpu().numpy().astype(np.float64),
+            sae.b_dec.detach().cpu().numpy().astype(np.float64), secs,
+            {"l0": l0, "mse": mse})
+
+
+def jumprelu_parity(args, toy, features, x, out: dict, path: Path) -> None:
+    """SAELens's JumpReLU with the reference recipe at :data:`JUMPRELU_LAMBDAS`, seed 0,
+    beside our reference-recipe runs of the same λ (``figures/jumprelu.json``)."""
+    ref = {}
+    jr = HERE.parent / "figures" / "jumprelu.json"
+    if jr.is_file():
+        rows = json.loads(jr.read_text()).get("recipes", {}).get("reference", {})
+        ref = {f"{r['lambda']:g}": r for r in rows.get("per_lambda", [])}
+    block = out.setdefault("jumprelu", {"saelens": {}, "settings": {
+        "lambdas": JUMPRELU_LAMBDAS, "seed": 0, "samples": args.samples,
+        "notebook": JUMPRELU_NOTEBOOK, "ours_from": "figures/jumprelu.json (reference "
+        "recipe, 15M samples)"}})
+    for lam in JUMPRELU_LAMBDAS:
+        key = f"{lam:g}"
+        if key not in block["saelens"]:
+            w, b, secs, meas = train_saelens_jumprelu(toy, lam=lam, seed=0,
+                                                      samples=args.samples)
+            block["saelens"][key] = {**meas, **metrics(w, b, features, x),
+                                     "seconds": round(secs, 1)}
+            print(f"[parity] SAELens JumpReLU λ={lam:g}: L0 {meas['l0']:.2f}, MCC "
+                  f"{block['saelens'][key]['mcc']:.4f} ({secs:.0f} s)")
+        block.setdefault("ours", {})[key] = {m: ref[key].get(m) for m in ("l0", "mcc", "c_dec",
+                                                                         "mse")} \
+            if key in ref else None
+        write_json(path, out)
+
+
 def saelens_defaults() -> dict:
     """The SAELens config values this script leaves at their defaults."""
     from sae_lens import BatchTopKTrainingSAEConfig
@@ -170,6 +251,9 @@ def main(argv=None) -> dict:
                 "lr": 3e-4, "ks": args.ks, "seeds": args.seeds, "n_eval": N_EVAL,
                 "s_n_batch": S_N_BATCH}
     old = json.loads(path.read_text()) if path.is_file() else {}
+    if args.jumprelu:  # its own block of the file; the BatchTopK part is left as it is
+        jumprelu_parity(args, toy, features, x, old, path)
+        return old
     out = old if old.get("settings") == json.loads(json.dumps(settings)) else {}
     out["settings"] = settings
     out["experiment"] = "Parity: SAELens's BatchTopK trainer beside ours (issue 21)"

@@ -309,7 +309,25 @@ def render_parity(data: dict) -> str:
                   f"time (median {secs[len(secs) // 2]:.0f} s each); toysae "
                   f"{data['ours']['train_s']:,.0f} s for all {len(data['ours']['runs'])} in "
                   "one sweep."]
+    lines += render_jumprelu_parity(data.get("jumprelu"))
     return "\n".join(lines) + "\n"
+
+
+def render_jumprelu_parity(jr: dict | None) -> list[str]:
+    """SAELens's JumpReLU beside ours, both with the reference notebook's recipe."""
+    if not jr or not jr.get("saelens"):
+        return ["", "JumpReLU parity: not run yet (`python experiments/parity.py --jumprelu`)."]
+    s = jr["settings"]
+    lines = ["", f"JumpReLU, both trainers with the reference notebook's recipe (input scaling "
+             f"folded back, gradient clip 1.0, tanh sparsity loss, λ warm-up 10,000 steps), "
+             f"seed {s['seed']}, {s['samples']:,} samples; ours from {s['ours_from']}:", "",
+             "| λ | trainer | achieved L0 | MCC | c_dec | MSE |", "|---|---|---|---|---|---|"]
+    for lam, r in jr["saelens"].items():
+        for name, row in (("toysae", (jr.get("ours") or {}).get(lam)), ("SAELens", r)):
+            if row:
+                lines.append(f"| {lam} | {name} | {row['l0']:.2f} | {row['mcc']:.4f} | "
+                             f"{row['c_dec']:.4f} | {row['mse']:.4f} |")
+    return lines
 
 
 def render_local_minimum(data: dict) -> str:
