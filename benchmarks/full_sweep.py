@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import suite_common as common
+from quiet import LoadMonitor
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets, run_sweep
 from toysae.sharding import local_devices
@@ -73,14 +74,15 @@ def main(argv=None) -> dict:
     timing = run_dir / "timing.json"
     before = json.loads(timing.read_text()) if timing.exists() else None
     t0 = time.perf_counter()
-    res = run_sweep(cfg, str(args.dir), progress=not args.no_progress, devices=devices)
+    with LoadMonitor() as mon:
+        res = run_sweep(cfg, str(args.dir), progress=not args.no_progress, devices=devices)
     wall = time.perf_counter() - t0
     sessions_file = run_dir / "benchmark_sessions.json"
     sessions = json.loads(sessions_file.read_text()) if sessions_file.exists() else []
     trained_here = before is None or before.get("step", 0) < cfg.train.n_steps
     if trained_here:
         sessions.append({"wall_s": round(wall, 1), "started_at_step":
-                         before.get("step", 0) if before else 0})
+                         before.get("step", 0) if before else 0, "load": mon.result()})
         common.atomic_write_json(sessions_file, sessions)
     n_models = len(KS) * len(SEEDS)
     per_model = cfg.train.n_steps * cfg.train.batch_size
@@ -94,6 +96,8 @@ def main(argv=None) -> dict:
         "train_min": None if res.train_s is None else round(res.train_s / 60, 1),
         "sessions": sessions,
         "end_to_end": len(sessions) == 1 and sessions[0]["started_at_step"] == 0,
+        "quiet": all((x.get("load") or {}).get("quiet") for x in sessions) if sessions
+        else None,
         "model_samples_s": None if not res.train_s else round(n_models * per_model / res.train_s),
         "paper_budget": paper,
         "under_40_min": (res.train_s < 40 * 60) if paper and res.train_s else None,

@@ -64,6 +64,7 @@ import jax
 import suite_common as common
 import suite_report
 import suite_saelens
+from quiet import LoadMonitor, describe
 from suite_jobs import run_job
 
 SECTIONS = ("single", "sweep", "scaling", "generator", "baselines")
@@ -348,17 +349,24 @@ class Suite:
         c = self.cfg
         log(f"{self.res['device_label']}; jax {jax.__version__}; "
             f"{'quick mode; ' if c['quick'] else ''}isolate={c['isolate']}; -> {self.args.out}")
-        self.matmul("matmul")
         walls = self.res["section_wall_s"] = {}
-        for name in ("single", "sweep", "baselines", "scaling", "generator"):
-            if name in c["sections"]:
-                t0 = time.perf_counter()
-                getattr(self, name)()
-                walls[name] = round(time.perf_counter() - t0, 3)
-                self.save()
-        if "baselines" in c["sections"]:
-            self.res["baselines"]["ratios"] = self.ratios()
-        self.matmul("matmul_after")
+        # What other processes took while each section ran (benchmarks/quiet.py).
+        loads = self.res["load"] = {}
+        with LoadMonitor() as whole:
+            self.matmul("matmul")
+            for name in ("single", "sweep", "baselines", "scaling", "generator"):
+                if name in c["sections"]:
+                    t0 = time.perf_counter()
+                    with LoadMonitor() as mon:
+                        getattr(self, name)()
+                    walls[name] = round(time.perf_counter() - t0, 3)
+                    loads[name] = mon.result()
+                    log(f"    {name}: {describe(loads[name])}")
+                    self.save()
+            if "baselines" in c["sections"]:
+                self.res["baselines"]["ratios"] = self.ratios()
+            self.matmul("matmul_after")
+        loads["total"] = whole.result()
         self.save()
         log(f"done in {self.res['wall_s']:.1f} s -> {self.args.out}")
         return 1 if self.errors else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from quiet import describe
+
 
 def _num(x, digits: int = 0) -> str:
     if x is None:
@@ -48,6 +50,13 @@ def machine_line(res: dict) -> str:
     load = m.get("load_average_at_start")
     if load:
         parts.append(f"load average at start {load[0]:.1f}")
+    monitored = res.get("load") or {}
+    if monitored.get("total"):
+        parts.append(describe(monitored["total"]))
+        busy = [name for name, v in monitored.items()
+                if name != "total" and v.get("quiet") is False]
+        if busy:
+            parts.append("**taken under load: " + ", ".join(busy) + "**")
     if m.get("git_commit"):
         parts.append(f"commit {m['git_commit']}")
     if res.get("quick"):
