@@ -28,9 +28,16 @@ from .generator import memory_estimate as memory_estimate
 from .generator import true_l0_report as true_l0_report
 from .hierarchy import Group as Group
 from .hierarchy import HierarchySpec as HierarchySpec
+from .l0 import argmax_rule as argmax_rule
 from .l0 import argmin_rule as argmin_rule
 from .l0 import elbow_rule as elbow_rule
 from .l0 import find_l0 as find_l0
+from .l0_rules import alignment_rule as alignment_rule
+from .l0_rules import cross_seed_agreement as cross_seed_agreement
+from .l0_rules import cross_seed_rule as cross_seed_rule
+from .l0_rules import enc_dec_alignment as enc_dec_alignment
+from .l0_rules import live_c_dec as live_c_dec
+from .l0_rules import live_c_dec_rule as live_c_dec_rule
 from .metrics import c_dec as c_dec
 from .metrics import cos_matrix as cos_matrix
 from .metrics import evaluate as evaluate

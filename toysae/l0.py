@@ -70,6 +70,19 @@ def argmin_rule(l0s, values, rule: str = "argmin") -> L0Estimate:
     return _estimate(rule, x, y, lambda x, v: int(np.argmin(v)))
 
 
+def argmax_rule(l0s, values, rule: str = "argmax") -> L0Estimate:
+    """The grid L0 maximising the curve: :func:`argmin_rule` for scores that peak at the
+    true L0 (e.g. those of :mod:`toysae.l0_rules`).  Ties go to the smallest L0, and
+    ``curve`` holds the seed-mean of ``values`` itself, not negated.
+
+    Examples:
+      >>> argmax_rule([1, 2, 3, 4], [[0.2, 0.9, 0.5, 0.4]]).l0
+      2.0
+    """
+    x, y = _check(l0s, values)
+    return _estimate(rule, x, y, lambda x, v: int(np.argmax(v)))
+
+
 def elbow_rule(l0s, values, rule: str = "elbow") -> L0Estimate:
     """The elbow of a curve that falls steeply as L0 grows and then flattens (or rises
     slowly): the point of the curve farthest below the chord from its first point to
