@@ -104,30 +104,23 @@ def ours(args, toy, features, x, **sae_kw) -> dict:
     return out
 
 
-def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
-                  lr: float = 3e-4) -> tuple[np.ndarray, np.ndarray, float]:
-    """One SAELens BatchTopK SAE trained on ``toy``: ``(W_dec, b_dec, seconds)``."""
-    import torch
-    from sae_lens import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+def _fit(sae, toy, seed: int, samples: int, batch: int, lr: float, norm_batches: int
+         ) -> float:
+    """Trains ``sae`` with SAELens's ``SAETrainer`` on ``toy`` (constant lr, Adam
+    (0.9, 0.999), SAELens's default dead window of 1,000 steps, ``norm_batches`` batches
+    for the input-norm estimate where the SAE normalises its inputs); returns seconds."""
     from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.training import sae_trainer
     from suite_saelens import TorchToy, _fill
 
-    torch.manual_seed(seed)
-    steps = samples // batch
-    # SAELens's defaults for everything else (its AuxK coefficient and decoder init), as
-    # the reference notebook does.
-    sae = BatchTopKTrainingSAE(_fill(BatchTopKTrainingSAEConfig, dict(
-        d_in=int(toy.features.shape[1]), d_sae=50, k=float(k), device="cpu",
-        dtype="float32")))
     trainer_cfg = _fill(SAETrainerConfig, dict(
         n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
-        total_training_samples=steps * batch, device="cpu", autocast=False, lr=lr,
+        total_training_samples=samples, device="cpu", autocast=False, lr=lr,
         lr_end=lr, lr_scheduler_name="constant", lr_warm_up_steps=0, adam_beta1=0.9,
         adam_beta2=0.999, lr_decay_steps=0, n_restart_cycles=1,
         train_batch_size_samples=batch, dead_feature_window=1000,
-        feature_sampling_window=2000, n_batches_for_norm_estimate=100,
-        logger=_fill(LoggingConfig, dict(log_to_wandb=False))))  # dead window: SAELens's default
+        feature_sampling_window=2000, n_batches_for_norm_estimate=norm_batches,
+        logger=_fill(LoggingConfig, dict(log_to_wandb=False))))
     if hasattr(sae_trainer, "tqdm"):
         from functools import partial
 
@@ -136,7 +129,24 @@ def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
     t0 = time.perf_counter()
     sae_trainer.SAETrainer(cfg=trainer_cfg, sae=sae,
                            data_provider=TorchToy(toy, batch, "cpu", seed)).fit()
-    secs = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
+                  lr: float = 3e-4) -> tuple[np.ndarray, np.ndarray, float]:
+    """One SAELens BatchTopK SAE trained on ``toy``: ``(W_dec, b_dec, seconds)``."""
+    import torch
+    from sae_lens import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+    from suite_saelens import _fill
+
+    torch.manual_seed(seed)
+    steps = samples // batch
+    # SAELens's defaults for everything else (its AuxK coefficient and decoder init), as
+    # the reference notebook does.
+    sae = BatchTopKTrainingSAE(_fill(BatchTopKTrainingSAEConfig, dict(
+        d_in=int(toy.features.shape[1]), d_sae=50, k=float(k), device="cpu",
+        dtype="float32")))
+    secs = _fit(sae, toy, seed, steps * batch, batch, lr, norm_batches=100)
     return (sae.W_dec.detach().cpu().numpy().astype(np.float64),
             sae.b_dec.detach().cpu().numpy().astype(np.float64), secs)
 
@@ -156,32 +166,14 @@ def train_saelens_jumprelu(toy, *, lam: float, seed: int, samples: int, batch: i
     ``(W_dec, b_dec, seconds, {"l0", "mse"})`` with L0 and MSE measured on raw inputs."""
     import torch
     from sae_lens import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
-    from sae_lens.config import LoggingConfig, SAETrainerConfig
-    from sae_lens.training import sae_trainer
-    from suite_saelens import TorchToy, _fill
+    from suite_saelens import _fill
 
     torch.manual_seed(seed)
     steps = samples // batch
     sae = JumpReLUTrainingSAE(_fill(JumpReLUTrainingSAEConfig, dict(
         d_in=int(toy.features.shape[1]), d_sae=50, l0_coefficient=float(lam), device="cpu",
         dtype="float32", **JUMPRELU_NOTEBOOK)))
-    trainer_cfg = _fill(SAETrainerConfig, dict(
-        n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
-        total_training_samples=steps * batch, device="cpu", autocast=False, lr=lr,
-        lr_end=lr, lr_scheduler_name="constant", lr_warm_up_steps=0, adam_beta1=0.9,
-        adam_beta2=0.999, lr_decay_steps=0, n_restart_cycles=1,
-        train_batch_size_samples=batch, dead_feature_window=1000,
-        feature_sampling_window=2000, n_batches_for_norm_estimate=1000,
-        logger=_fill(LoggingConfig, dict(log_to_wandb=False))))
-    if hasattr(sae_trainer, "tqdm"):
-        from functools import partial
-
-        from tqdm.auto import tqdm
-        sae_trainer.tqdm = partial(tqdm, disable=True)
-    t0 = time.perf_counter()
-    sae_trainer.SAETrainer(cfg=trainer_cfg, sae=sae,
-                           data_provider=TorchToy(toy, batch, "cpu", seed)).fit()
-    secs = time.perf_counter() - t0
+    secs = _fit(sae, toy, seed, steps * batch, batch, lr, norm_batches=1000)
     x = torch.as_tensor(np.asarray(toy.sample(jax.random.key(54321), 20_000)[1], np.float32))
     with torch.no_grad():
         acts = sae.encode(x)
