@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -126,6 +127,7 @@ def _fit(sae, toy, seed: int, samples: int, batch: int, lr: float, norm_batches:
 
         from tqdm.auto import tqdm
         sae_trainer.tqdm = partial(tqdm, disable=True)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # the input-norm estimate's own bar
     t0 = time.perf_counter()
     sae_trainer.SAETrainer(cfg=trainer_cfg, sae=sae,
                            data_provider=TorchToy(toy, batch, "cpu", seed)).fit()

@@ -344,6 +344,41 @@ def render_local_minimum(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_hedging(data: dict) -> str:
+    """Hedged seeds of the main toy at k = 11 (``figures/hedging_k11.json``)."""
+    s = data["settings"]
+    lines = [f"Main toy at k = 11, width {s['width']}, {len(s['seeds'])} seeds in one sweep, "
+             f"{s['samples']:,} samples (batch {s['batch_size']}, lr {s['lr']:g}); hedged = "
+             f"{s['hedged']}.", "",
+             "| training | models | hedged | rate (95% Wilson interval) | hedged seeds |",
+             "|---|---|---|---|---|"]
+    for name, key in (("constant k (the paper's recipe)", "rate"),
+                      ("k from 20 to 11 (A.8 schedule)", "schedule")):
+        r = data.get(key)
+        if r:
+            lo, hi = r["wilson95"]
+            lines.append(f"| {name} | {r['models']} | {r['hedged']} | {r['rate']:.1%} "
+                         f"({lo:.1%}–{hi:.1%}) | "
+                         f"{', '.join(map(str, r['hedged_seeds'])) or '–'} |")
+    lines += ["", "The same seeds trained alone (one model per sweep), against the same "
+              "seeds inside the column:", "", r"| seed | alone: lowest best \|cos\| | "
+              "in the 40-seed column |", "|---|---|---|"]
+    for seed, row in data.get("alone", {}).items():
+        col = row.get("in_column")
+        lines.append(f"| {seed} | {row['alone']['lowest_best_cos']:.4f}"
+                     f"{' (hedged)' if row['alone']['hedged'] else ''} | "
+                     + (f"{col['lowest_best_cos']:.4f}{' (hedged)' if col['hedged'] else ''}"
+                        if col else "–") + " |")
+    div = data.get("divergence", {})
+    if div:
+        lines += ["", f"Seed 4's k = 11 decoder after {s['divergence_steps']} steps in other "
+                  "sweep compositions, largest |difference| from the alone run: "
+                  + "; ".join(f"{name} {v['max_abs_diff']:.1e}"
+                              + (" (bitwise equal)" if v["bitwise_equal"] else "")
+                              for name, v in div.items()) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def render_performance(data: dict) -> str:
     """The benchmark suite's report (``benchmarks/results.json``)."""
     from suite_report import markdown
