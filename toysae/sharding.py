@@ -57,17 +57,56 @@ def unpad_k(tree, size: int, axis: int):
 
 
 def place(tree, mesh: Mesh, spec: P):
-    """``device_put`` of every leaf with ``NamedSharding(mesh, spec)``."""
-    return jax.device_put(tree, NamedSharding(mesh, spec))
+    """Every leaf of ``tree`` as a ``jax.Array`` with ``NamedSharding(mesh, spec)``.
+
+    On one process (a fully addressable mesh) this is ``jax.device_put``.  On a mesh
+    that spans processes, every process must call it with the same values (here: the
+    same config and seeds, so every process builds the same initial state); each
+    process then places only its own devices' slices, with
+    :func:`jax.make_array_from_process_local_data` given the full value
+    (``global_shape`` equal to the local shape).  Key arrays are placed as their key
+    data and wrapped again.
+    """
+    sharding = NamedSharding(mesh, spec)
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda a: _place_global(a, sharding), tree)
+
+
+def _place_global(a, sharding: NamedSharding) -> jax.Array:
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+        data = _place_global(jax.random.key_data(a), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+    host = np.asarray(a)
+    return jax.make_array_from_process_local_data(sharding, host, host.shape)
+
+
+def spans_processes(mesh: Mesh) -> bool:
+    """Whether ``mesh`` holds devices of other processes (a multi-host sweep).
+
+    Examples:
+      >>> spans_processes(model_mesh(jax.devices()[:1]))
+      False
+    """
+    return not NamedSharding(mesh, REPLICATED).is_fully_addressable
 
 
 def to_host(tree):
-    """Fetches a (possibly multi-host) sharded pytree to NumPy on every process."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+    """Every leaf of ``tree`` as NumPy, on every process.
 
-        return multihost_utils.process_allgather(tree, tiled=True)
-    return jax.device_get(tree)
+    A leaf sharded over several processes' devices (not fully addressable) is gathered
+    with :func:`jax.experimental.multihost_utils.process_allgather` (a collective: every
+    process must call this); any other leaf is fetched with ``jax.device_get``.
+    """
+
+    def fetch(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.process_allgather(a, tiled=True)
+        return jax.device_get(a)
+
+    return jax.tree.map(fetch, tree)
 
 
 def local_devices(n: int | None) -> list[jax.Device] | None:
