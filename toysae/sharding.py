@@ -3,16 +3,30 @@
 A sweep's state is stacked ``[S, K, ...]``.  With several devices the k axis is put on
 a one-dimensional :class:`jax.sharding.Mesh` (axis ``"models"``) with
 :class:`~jax.sharding.NamedSharding`; the same jitted chunk program then runs every
-device's share of the models, and GSPMD keeps each device's work local (the seeds'
-batches are replicated, being small).  K is padded to a multiple of the device count by
-repeating the last k; the padding models are dropped again before anything is returned
-or saved.
+device's share of the models (the seeds' batches are replicated, being small).  Each
+step still has collectives across the devices (all-reduces of BatchTopK's stack-wide
+choice of AuxK branch and of the k-th-value search's loop condition; an all-gather in
+an AuxK branch), so on several hosts every step waits on the network.  K is padded to
+a multiple of the device count by repeating the last k; the padding models are dropped
+again before anything is returned or saved.  On a CPU-only machine,
+``jax.config.update("jax_num_cpu_devices", n)`` (before JAX starts its backend) splits
+the cores into ``n`` devices.
 
-Across hosts: start one process per host with ``jax.distributed.initialize(...)``
-before any other JAX call; ``jax.devices()`` then lists every host's devices and the
-same call ``run_sweep(cfg, devices=jax.devices())`` shards over all of them.  On a
-CPU-only machine, ``jax.config.update("jax_num_cpu_devices", n)`` (before JAX starts
-its backend) splits the cores into ``n`` devices.
+Across processes (multi-host), as ``tests/test_multihost.py`` runs it with two
+processes on one machine: every process first selects its collectives and joins the
+others, before any other JAX call::
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU only
+    jax.distributed.initialize(coordinator_address="host0:1234", num_processes=2,
+                               process_id=i)
+
+and then makes the same call ``run_sweep(cfg, devices=jax.devices())`` (in memory:
+``out_dir`` is refused).  Each process builds the same initial state and places only
+its own devices' slices (:func:`place`, with
+:func:`jax.make_array_from_process_local_data`); the per-chunk logs and the final state
+are gathered to every process (:func:`to_host`, with
+:func:`jax.experimental.multihost_utils.process_allgather`), so every process evaluates
+the models and returns the same records.
 """
 
 from __future__ import annotations
