@@ -33,7 +33,9 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
       out_dir: parent of run directories (None: train in memory, store nothing).
       progress: show a progress bar.
       on_chunk: per-chunk callback ``(step, state, logs)``.
-      devices: devices to shard the models over.
+      devices: devices to shard the models over; devices of several processes
+        (multi-host, after ``jax.distributed.initialize``) only with ``out_dir=None``,
+        every process making the same call.
       toy: ``build_toy(cfg.toy)`` if the caller has it already (built here otherwise).
       check_memory: refuse, before anything is built, a sweep whose
         :func:`~toysae.sweep.sweep_memory_estimate` exceeds this machine's memory.
@@ -46,6 +48,11 @@ def run_sweep(cfg: SweepConfig, out_dir: str | None = None, *, progress: bool = 
       >>> len(res.records), sorted(res.records[0])[:3]
       (1, ['arch', 'best_cos', 'c_dec'])
     """
+    if out_dir is not None and devices is not None and \
+            len({d.process_index for d in devices}) > 1:
+        raise ValueError("out_dir is not supported with devices of several processes (every "
+                         "process would lock and write the same run directory); pass "
+                         "out_dir=None: every process returns the whole result")
     if check_memory:
         check_sweep_memory(cfg)
     toy = build_toy(cfg.toy) if toy is None else toy

@@ -3,16 +3,30 @@
 A sweep's state is stacked ``[S, K, ...]``.  With several devices the k axis is put on
 a one-dimensional :class:`jax.sharding.Mesh` (axis ``"models"``) with
 :class:`~jax.sharding.NamedSharding`; the same jitted chunk program then runs every
-device's share of the models, and GSPMD keeps each device's work local (the seeds'
-batches are replicated, being small).  K is padded to a multiple of the device count by
-repeating the last k; the padding models are dropped again before anything is returned
-or saved.
+device's share of the models (the seeds' batches are replicated, being small).  Each
+step still has collectives across the devices (all-reduces of BatchTopK's stack-wide
+choice of AuxK branch and of the k-th-value search's loop condition; an all-gather in
+an AuxK branch), so on several hosts every step waits on the network.  K is padded to
+a multiple of the device count by repeating the last k; the padding models are dropped
+again before anything is returned or saved.  On a CPU-only machine,
+``jax.config.update("jax_num_cpu_devices", n)`` (before JAX starts its backend) splits
+the cores into ``n`` devices.
 
-Across hosts: start one process per host with ``jax.distributed.initialize(...)``
-before any other JAX call; ``jax.devices()`` then lists every host's devices and the
-same call ``run_sweep(cfg, devices=jax.devices())`` shards over all of them.  On a
-CPU-only machine, ``jax.config.update("jax_num_cpu_devices", n)`` (before JAX starts
-its backend) splits the cores into ``n`` devices.
+Across processes (multi-host), as ``tests/test_multihost.py`` runs it with two
+processes on one machine: every process first selects its collectives and joins the
+others, before any other JAX call::
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU only
+    jax.distributed.initialize(coordinator_address="host0:1234", num_processes=2,
+                               process_id=i)
+
+and then makes the same call ``run_sweep(cfg, devices=jax.devices())`` (in memory:
+``out_dir`` is refused).  Each process builds the same initial state and places only
+its own devices' slices (:func:`place`, with
+:func:`jax.make_array_from_process_local_data`); the per-chunk logs and the final state
+are gathered to every process (:func:`to_host`, with
+:func:`jax.experimental.multihost_utils.process_allgather`), so every process evaluates
+the models and returns the same records.
 """
 
 from __future__ import annotations
@@ -57,17 +71,56 @@ def unpad_k(tree, size: int, axis: int):
 
 
 def place(tree, mesh: Mesh, spec: P):
-    """``device_put`` of every leaf with ``NamedSharding(mesh, spec)``."""
-    return jax.device_put(tree, NamedSharding(mesh, spec))
+    """Every leaf of ``tree`` as a ``jax.Array`` with ``NamedSharding(mesh, spec)``.
+
+    On one process (a fully addressable mesh) this is ``jax.device_put``.  On a mesh
+    that spans processes, every process must call it with the same values (here: the
+    same config and seeds, so every process builds the same initial state); each
+    process then places only its own devices' slices, with
+    :func:`jax.make_array_from_process_local_data` given the full value
+    (``global_shape`` equal to the local shape).  Key arrays are placed as their key
+    data and wrapped again.
+    """
+    sharding = NamedSharding(mesh, spec)
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda a: _place_global(a, sharding), tree)
+
+
+def _place_global(a, sharding: NamedSharding) -> jax.Array:
+    if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+        data = _place_global(jax.random.key_data(a), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+    host = np.asarray(a)
+    return jax.make_array_from_process_local_data(sharding, host, host.shape)
+
+
+def spans_processes(mesh: Mesh) -> bool:
+    """Whether ``mesh`` holds devices of other processes (a multi-host sweep).
+
+    Examples:
+      >>> spans_processes(model_mesh(jax.devices()[:1]))
+      False
+    """
+    return not NamedSharding(mesh, REPLICATED).is_fully_addressable
 
 
 def to_host(tree):
-    """Fetches a (possibly multi-host) sharded pytree to NumPy on every process."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+    """Every leaf of ``tree`` as NumPy, on every process.
 
-        return multihost_utils.process_allgather(tree, tiled=True)
-    return jax.device_get(tree)
+    A leaf sharded over several processes' devices (not fully addressable) is gathered
+    with :func:`jax.experimental.multihost_utils.process_allgather` (a collective: every
+    process must call this); any other leaf is fetched with ``jax.device_get``.
+    """
+
+    def fetch(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.process_allgather(a, tiled=True)
+        return jax.device_get(a)
+
+    return jax.tree.map(fetch, tree)
 
 
 def local_devices(n: int | None) -> list[jax.Device] | None:

@@ -373,8 +373,13 @@ def train_sweep(
       progress: show a tqdm bar.
       on_chunk: called as ``on_chunk(step, state, logs)`` after every chunk, e.g. to
         checkpoint; ``state`` must not be kept (its buffers are donated next chunk).
+        With ``devices`` of several processes, ``state`` is a global ``jax.Array``
+        tree (:func:`toysae.sharding.to_host` fetches it, on every process) and
+        ``logs`` are NumPy arrays.
       devices: devices to shard the models over (see :mod:`toysae.sharding`); None
-        runs on the default device.
+        runs on the default device.  Devices of several processes (multi-host, after
+        ``jax.distributed.initialize``): every process calls this with the same
+        arguments, and every process returns the whole state.
       toy: the toy model of ``cfg.toy``, built once by the caller (None: built
         here), or one with feature directions no config describes (the caller then
         owns its provenance).
@@ -421,6 +426,7 @@ def train_sweep(
         k_start, k_end = (sharding.place(sharding.pad_k(a, size, 0), mesh, sharding.K_SPEC)
                           for a in (k_start, k_end))
         keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
+    global_logs = sharded and sharding.spans_processes(mesh)
 
     # Sharded, the k axis is split over devices already; AuxK groups would not align.
     groups = None if sharded else aux_groups(n_k, opts)
@@ -438,6 +444,8 @@ def train_sweep(
             groups=groups,
         )
         logs = unpadded(logs)
+        if global_logs:  # sharded over other processes' devices too: gather to NumPy
+            logs = sharding.to_host(logs)
         done = min(length, n_steps - step)
         step += done
         check_active(toy, logs.get("most_active"), f"training batches up to step {step}")
