@@ -40,7 +40,7 @@ def main(port: int, process_id: int, out: str) -> None:
     from toysae import run_sweep, sweep
 
     chunks = []
-    run_chunk = sweep.run_chunk
+    run_chunk = sweep.run_chunk_sharded
 
     def spy(state, *args, **kwargs):  # which padded k columns this process trains
         state, logs = run_chunk(state, *args, **kwargs)
@@ -52,7 +52,7 @@ def main(port: int, process_id: int, out: str) -> None:
                                                     w.shape[1]))})})
         return state, logs
 
-    sweep.run_chunk = spy
+    sweep.run_chunk_sharded = spy
 
     def on_chunk(step, state, logs):
         chunks[-1].update(step=step, logs=type(logs["loss"]).__name__,

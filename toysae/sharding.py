@@ -2,13 +2,13 @@
 
 A sweep's state is stacked ``[S, K, ...]``.  With several devices the k axis is put on
 a one-dimensional :class:`jax.sharding.Mesh` (axis ``"models"``) with
-:class:`~jax.sharding.NamedSharding`; the same jitted chunk program then runs every
-device's share of the models (the seeds' batches are replicated, being small).  Each
-step still has collectives across the devices (all-reduces of BatchTopK's stack-wide
-choice of AuxK branch and of the k-th-value search's loop condition; an all-gather in
-an AuxK branch), so on several hosts every step waits on the network.  K is padded to
-a multiple of the device count by repeating the last k; the padding models are dropped
-again before anything is returned or saved.  On a CPU-only machine,
+:class:`~jax.sharding.NamedSharding`, and :func:`toysae.sweep.run_chunk_sharded` runs
+each device's share of the models as an unsharded sweep of its own (``jax.shard_map``;
+the seeds' batches are drawn on every device, being small), with its own AuxK groups:
+a training chunk has no collective across devices, so on several hosts the steps do
+not wait on the network (only the per-chunk logs and the final state are gathered).
+K is padded to a multiple of the device count by repeating the last k; the padding
+models are dropped again before anything is returned or saved.  On a CPU-only machine,
 ``jax.config.update("jax_num_cpu_devices", n)`` (before JAX starts its backend) splits
 the cores into ``n`` devices.
 

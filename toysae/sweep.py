@@ -210,6 +210,55 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     return state, logs
 
 
+# The traced body of run_chunk, which run_chunk_sharded runs on every device.
+_chunk_body = run_chunk.__wrapped__
+
+
+@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "mesh"),
+         donate_argnums=0)
+def run_chunk_sharded(state: TrainState, step0: jax.Array, n_steps: jax.Array,
+                      toy: ToyModel, keys: jax.Array, k_start: jax.Array, k_end: jax.Array,
+                      *, opts: StepOptions, batch: int, length: int, schedule: tuple,
+                      mesh) -> tuple[TrainState, dict]:
+    """:func:`run_chunk` with the models split over ``mesh``'s ``"models"`` axis, each
+    device running its own slice as an unsharded sweep (:func:`jax.shard_map`).
+
+    Every device draws the seeds' batches itself (the data keys and the toy are
+    replicated), steps its ``K / n_devices`` columns with their own AuxK groups
+    (:func:`aux_groups` of the local slice) and picks each group's AuxK branch and runs
+    the BatchTopK threshold search alone: a chunk has no cross-device communication.
+    (Under plain sharding, GSPMD made every step all-reduce the branch choice and the
+    threshold search's loop condition, and AuxK groups could not be used.)
+
+    Args:
+      as :func:`run_chunk`; the k axis of ``state``, ``k_start`` and ``k_end`` is
+      padded to a multiple of the mesh size (:func:`toysae.sharding.pad_k`) and placed
+      with :data:`toysae.sharding.STATE_SPEC` / :data:`toysae.sharding.K_SPEC`.
+      mesh: static :func:`toysae.sharding.model_mesh`.
+
+    Returns:
+      ``(state, logs)`` as :func:`run_chunk`, sharded along k.
+    """
+    from jax.sharding import PartitionSpec as P
+
+    n_local = k_end.shape[0] // mesh.size
+    groups = aux_groups(n_local, opts)
+    local = partial(_chunk_body, opts=opts, batch=batch, length=length,
+                    schedule=schedule, groups=groups)
+    spec_k = P(None, sharding.AXIS)
+    logs_spec = {"loss": spec_k, "mse": spec_k, "l0": spec_k}
+    if toy.max_active is not None:
+        logs_spec["most_active"] = spec_k
+    # check_vma=False: the replicated toy and keys meet the per-device state inside
+    # lax.cond / lax.switch, which the varying-axes check would reject for no benefit
+    # (nothing here reduces over the models axis).
+    return jax.shard_map(local, mesh=mesh, check_vma=False,
+                         in_specs=(spec_k, P(), P(), P(), P(), P(sharding.AXIS),
+                                   P(sharding.AXIS)),
+                         out_specs=(spec_k, logs_spec))(
+        state, step0, n_steps, toy, keys, k_start, k_end)
+
+
 @partial(jax.jit, static_argnames=("arch", "s_n"))
 def _evaluate_all(arch, params, columns, thresholds, features, x, s_n, fires=None, edges=None):
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), params)
@@ -428,7 +477,8 @@ def train_sweep(
         keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
     global_logs = sharded and sharding.spans_processes(mesh)
 
-    # Sharded, the k axis is split over devices already; AuxK groups would not align.
+    # Sharded, each device runs its slice of the k axis with its own AuxK groups
+    # (run_chunk_sharded); unsharded, the groups slice the whole axis.
     groups = None if sharded else aux_groups(n_k, opts)
 
     def unpadded(st):
@@ -438,11 +488,16 @@ def train_sweep(
     while step < n_steps:
         if columns is not None:
             k_start = k_end = jnp.asarray(columns(step), jnp.float32)
-        state, logs = run_chunk(
-            state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
-            opts=opts, batch=t.batch_size, length=length, schedule=schedule,
-            groups=groups,
-        )
+        if sharded:
+            state, logs = run_chunk_sharded(
+                state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
+                opts=opts, batch=t.batch_size, length=length, schedule=schedule, mesh=mesh)
+        else:
+            state, logs = run_chunk(
+                state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
+                opts=opts, batch=t.batch_size, length=length, schedule=schedule,
+                groups=groups,
+            )
         logs = unpadded(logs)
         if global_logs:  # sharded over other processes' devices too: gather to NumPy
             logs = sharding.to_host(logs)
