@@ -51,7 +51,10 @@ FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
 #: The version of the training numerics: bump it in the commit that changes what
 #: training computes for an unchanged config (a default, a step, a generator draw, an
 #: evaluation), so that runs cached by older code are retrained rather than loaded.
-#: ``tests/test_golden_step.py`` fails on such a change until it is bumped.
+#: ``tests/test_golden_step.py`` fails on such a change until it is bumped.  The version
+#: is that of the unsharded program; a sweep sharded over devices (``--devices``) runs
+#: other matmul shapes and equals it to float rounding only (``tests/test_sharding.py``),
+#: so changes to the sharded program alone (e.g. ``run_chunk_sharded``) do not bump it.
 #:
 #: * 0: every run whose manifest records no version (trained before 2026-12-01).
 #: * 1: the code of 2026-12-01 (the training step of revision e5be67c).
