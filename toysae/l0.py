@@ -149,13 +149,48 @@ def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
         seen.update(score(new))
 
 
+#: A latent counts as live for the weight rules when it fired in the last this many
+#: training steps (SAELens's dead-feature window), or in the whole run if shorter.
+LIVE_WINDOW = 1000
+
+
+def weight_rules(ks, seeds, weights: dict, n_steps: int, skipped: dict) -> list[L0Estimate]:
+    """The rules of :mod:`toysae.l0_rules` (cross-seed agreement, encoder-decoder
+    alignment, c_dec over live latents; ours, issue 19) on the trained weights of every
+    ``(seed, k)``: ``weights[(seed, k)] = (W_dec [h, d], W_enc [d, h], since_fired [h])``.
+    A rule that cannot apply (one seed for cross-seed agreement; too few live latents)
+    is left out, its reason put in ``skipped[rule]``."""
+    from .l0_rules import alignment_rule, cross_seed_rule, live_c_dec_rule
+
+    def stack(i):
+        return np.stack([np.stack([weights[(s, k)][i] for k in ks]) for s in seeds])
+
+    w_dec, w_enc = stack(0), stack(1)
+    live = stack(2) < min(LIVE_WINDOW, n_steps)
+    out = []
+    for name, fn in (("argmax_cross_seed", lambda: cross_seed_rule(ks, w_dec)),
+                     ("argmax_enc_dec_alignment",
+                      lambda: alignment_rule(ks, w_enc, w_dec, live)),
+                     ("argmin_live_c_dec", lambda: live_c_dec_rule(ks, w_dec, live))):
+        if name == "argmax_cross_seed" and len(seeds) < 2:
+            skipped[name] = "needs at least 2 seeds"
+            continue
+        try:
+            out.append(fn())
+        except ValueError as err:
+            skipped[name] = str(err)
+    return out
+
+
 def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bool = True,
             coarse_points: int = 6, online: bool = True, devices=None) -> dict:
     """Estimates the true L0 of a toy model from SAE sweeps, coarse grid then refined.
 
     Trains a coarse k grid (all seeds), narrows in on the seed-mean c_dec minimum with
     :func:`search_k`, and applies every rule to all k trained: ``argmin_c_dec``,
-    ``argmin_s_n`` (n from :func:`s_n_for_width`) and ``elbow_c_dec``.
+    ``argmin_s_n`` (n from :func:`s_n_for_width`) and ``elbow_c_dec``, and the rules on
+    trained weights of :func:`weight_rules` (``argmax_cross_seed`` with 2 or more seeds,
+    ``argmax_enc_dec_alignment``, ``argmin_live_c_dec``).
 
     Args:
       sweep_cfg: a :class:`~toysae.config.SweepConfig` giving toy, SAE, training and
@@ -179,7 +214,8 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
 
     Returns:
       ``{"true_l0", "trainings", "ks", "dead_latents" (seed mean at each k of ``ks``),
-      "estimates": {rule: {"l0", "spread", "per_seed", "curve"}}}``.
+      "estimates": {rule: {"l0", "spread", "per_seed", "curve"}}, "rules_not_applied":
+      {rule: reason}}``.
 
     Example (a tiny budget, to show the call; ``tests/test_l0.py`` checks that a real
     one finds the small toy's true L0 of 2):
@@ -188,20 +224,28 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
       ...                   train=TrainConfig(samples=4096, batch_size=256, n_eval=1024),
       ...                   ks=(1.0,))
       >>> res = find_l0(cfg, k_max=4, coarse_points=3, progress=False)
-      >>> sorted(res["estimates"])
-      ['argmin_c_dec', 'argmin_s1_dec', 'elbow_c_dec', 'online_tuner']
+      >>> sorted(res["estimates"])  # doctest: +NORMALIZE_WHITESPACE
+      ['argmax_enc_dec_alignment', 'argmin_c_dec', 'argmin_live_c_dec', 'argmin_s1_dec',
+       'elbow_c_dec', 'online_tuner']
+      >>> res["rules_not_applied"]
+      {'argmax_cross_seed': 'needs at least 2 seeds'}
     """
     toy = build_toy(sweep_cfg.toy)  # once, for every sweep and the tuner
     width = sweep_cfg.sae.width
     if k_max is None:
         k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
-    records = {}
+    records, weights = {}, {}
 
     def train(ks):
         cfg = dataclasses.replace(sweep_cfg, ks=ks)
-        for rec in run_sweep(cfg, out_dir, progress=progress, devices=devices,
-                             toy=toy).records:
+        res = run_sweep(cfg, out_dir, progress=progress, devices=devices, toy=toy)
+        for rec in res.records:
             records[(rec["seed"], rec["k"])] = rec
+        w_dec, w_enc = (np.asarray(res.state.params[n]) for n in ("W_dec", "W_enc"))
+        since = np.asarray(res.state.since_fired)
+        for i, s in enumerate(cfg.seeds):
+            for j, k in enumerate(cfg.ks):
+                weights[(s, k)] = (w_dec[i, j], w_enc[i, j], since[i, j])
 
     seeds = sweep_cfg.seeds
 
@@ -219,6 +263,8 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     rules = [argmin_rule(ks, curve("c_dec"), "argmin_c_dec"),
              argmin_rule(ks, curve(f"s{n}_dec"), f"argmin_s{n}_dec"),
              elbow_rule(ks, curve("c_dec"), "elbow_c_dec")]
+    skipped = {}
+    rules += weight_rules(ks, seeds, weights, sweep_cfg.train.n_steps, skipped)
     out = {
         "true_l0": sweep_cfg.toy.true_l0,
         "trainings": len(records),
@@ -226,6 +272,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
         "dead_latents": curve("dead_latents").mean(axis=0).tolist(),
         "estimates": {e.rule: {"l0": e.l0, "spread": e.spread, "per_seed": list(e.per_seed),
                                "curve": list(e.curve)} for e in rules},
+        "rules_not_applied": skipped,
     }
     if online:
         period = max(1, min(100, sweep_cfg.train.n_steps // 40))
