@@ -16,7 +16,9 @@ timed on its own, ahead of time, and never enters a throughput):
    between chunks is included, state initialisation is not).  samples/s.
 2. ``sweep``: the chunk program ``run_chunk`` for M = ``--models`` stacked SAEs
    (k = 1..M on one seed; M = 125 is k = 1..25 × 5 seeds); model-samples/s
-   = M · 1024 · steps/s over chunks of ``--length`` steps.
+   = M · 1024 · steps/s over chunks of ``--length`` steps; the sizes of
+   ``--sharded-models`` also sharded over 2 devices (the cores split in two,
+   ``run_chunk_sharded``), each in a fresh process.
 3. ``scaling``: one SAE (k = 11) for each (g, d, width) of ``--sizes``: samples/s and
    peak memory.  (50, 100, 50) is the main toy; larger ones keep its firing ramp scaled
    to true L0 10.95, fire independently, and use near-orthogonal features where that
@@ -70,12 +72,14 @@ from suite_jobs import run_job
 SECTIONS = ("single", "sweep", "scaling", "generator", "baselines")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 
-FULL = dict(models=[1, 5, 25, 125], sizes=["50x100x50", "512x256x512", "4096x768x4096"],
+FULL = dict(models=[1, 5, 25, 125], sharded_models=[25, 125],
+            sizes=["50x100x50", "512x256x512", "4096x768x4096"],
             length=50, repeats=5, single_steps=1000, single_length=500,
             one_at_a_time_models=25, one_at_a_time_steps=200, saelens_steps=1000,
             saelens_repeats=3, gen_length=100, copula_features=4096, copula_dim=768,
             matmul_n=1024, matmul_repeats=20)
-QUICK = dict(models=[1, 5], sizes=["50x100x50"], length=5, repeats=2, single_steps=10,
+QUICK = dict(models=[1, 5], sharded_models=[], sizes=["50x100x50"], length=5, repeats=2,
+             single_steps=10,
              single_length=5, one_at_a_time_models=5, one_at_a_time_steps=5,
              saelens_steps=10, saelens_repeats=1, gen_length=5, copula_features=128,
              copula_dim=64, matmul_n=256, matmul_repeats=5)
@@ -106,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: automatic, e.g. 'CPU: AMD EPYC (2 cores)' or 'GPU: NVIDIA H100')")
     ap.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     ap.add_argument("--models", type=int, nargs="+", help="sweep sizes M (default 1 5 25 125)")
+    ap.add_argument("--sharded-models", type=int, nargs="*",
+                    help="sweep sizes also measured sharded over 2 devices, the cores split "
+                         "in two (run_chunk_sharded; default 25 125, none with --quick)")
     ap.add_argument("--sizes", type=parse_size, nargs="+", metavar="GxDxH",
                     help="scaling sizes (default 50x100x50 512x256x512 4096x768x4096)")
     ap.add_argument("--length", type=int, help="steps per timed chunk (default 50)")
@@ -135,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings(args) -> dict:
     base = dict(QUICK if args.quick else FULL)
-    for key in ("models", "length", "repeats", "single_steps", "one_at_a_time_models",
-                "one_at_a_time_steps", "saelens_steps", "copula_features", "copula_dim"):
+    for key in ("models", "sharded_models", "length", "repeats", "single_steps",
+                "one_at_a_time_models", "one_at_a_time_steps", "saelens_steps",
+                "copula_features", "copula_dim"):
         if getattr(args, key) is not None:
             base[key] = getattr(args, key)
     base["sizes"] = ([list(s) for s in args.sizes] if args.sizes
@@ -238,6 +246,13 @@ class Suite:
             out.append(e)
             if "error" not in e:
                 log(f"    M={m:>4}: {_fmt(e, self.peak)}")
+        for m in c.get("sharded_models") or []:  # a fresh process: devices are set at start
+            e = self.guarded(f"sweep M={m} on 2 devices", lambda m=m: self.job(dict(
+                job="chunk", toy=dict(kind="main"), models=m, length=c["length"], devices=2),
+                isolate=True), models=m, devices=2)
+            out.append(e)
+            if "error" not in e:
+                log(f"    M={m:>4}, 2 devices: {_fmt(e, self.peak)}")
         self.res["sweep"] = out
 
     def scaling(self) -> None:
@@ -329,7 +344,9 @@ class Suite:
 
     def ratios(self) -> dict:
         base = self.res.get("baselines") or {}
-        sweeps = {e["models"]: e for e in self.res.get("sweep") or [] if "samples_s" in e}
+        every = [e for e in self.res.get("sweep") or [] if "samples_s" in e]
+        sweeps = {e["models"]: e for e in every if e.get("devices", 1) == 1}
+        sharded = {e["models"]: e for e in every if e.get("devices", 1) > 1}
         one = base.get("one_at_a_time") or {}
         lens = base.get("saelens")
         single = self.res.get("single") or {}
@@ -337,6 +354,10 @@ class Suite:
         if one.get("samples_s") and one["models"] in sweeps:
             out[f"sweep_{one['models']}_over_one_at_a_time"] = (
                 sweeps[one["models"]]["samples_s"] / one["samples_s"])
+        for m, e in sharded.items():
+            if m in sweeps:
+                out[f"sweep_{m}_on_{e['devices']}_devices_over_1"] = (
+                    e["samples_s"] / sweeps[m]["samples_s"])
         if lens:
             for m, e in sweeps.items():
                 if m > 1:

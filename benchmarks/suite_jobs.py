@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import suite_common as common
 
+from toysae import sharding
 from toysae import sweep as sweep_mod
 from toysae.config import SAEConfig, SweepConfig, ToyConfig, TrainConfig
 from toysae.correlation import cholesky_factor, paper_random_correlation_raw, repair_psd
@@ -57,12 +58,15 @@ def make_toy(spec: dict):
                             spec.get("features"))
 
 
-def _compile_chunk(cfg: SweepConfig, toy, state):
+def _compile_chunk(cfg: SweepConfig, toy, state, devices: int = 1):
     """AOT-compiles the chunk program for ``cfg``; the executable is also what a later
-    plain ``run_chunk`` call with the same shapes uses (jit's cache).
+    plain ``run_chunk`` call with the same shapes uses (jit's cache).  With ``devices``
+    > 1, the sharded program (``run_chunk_sharded``) over the first ``devices`` devices,
+    with the state, k columns, keys and toy placed as ``train_sweep`` places them.
 
     Returns ``(compiled, compile_s, args)``; ``compile_s`` is None when this process had
     already compiled the same program (nothing was traced), so no compile time is known.
+    ``args`` is ``(state, n_steps, toy, keys, ks)``, placed.
     """
     t = cfg.train
     keys = data_keys(cfg.seeds)
@@ -71,15 +75,25 @@ def _compile_chunk(cfg: SweepConfig, toy, state):
     traces = sweep_mod.TRACE_COUNT["chunk"]
     t0 = time.perf_counter()
     opts = step_options(cfg)
-    compiled = run_chunk.lower(
-        state, jnp.int32(0), n_steps, toy, keys, ks, ks, opts=opts,
-        batch=t.batch_size, length=min(t.chunk_steps, t.n_steps), schedule=SCHEDULE,
-        groups=aux_groups(len(cfg.columns), opts),  # as train_sweep does
-    ).compile()
+    kw = dict(opts=opts, batch=t.batch_size, length=min(t.chunk_steps, t.n_steps),
+              schedule=SCHEDULE)
+    if devices > 1:  # as train_sweep places a sharded sweep
+        mesh = sharding.model_mesh(jax.devices()[:devices])
+        size = sharding.padded_size(len(cfg.columns), devices)
+        state = sharding.place(sharding.pad_k(state, size, 1), mesh, sharding.STATE_SPEC)
+        ks = sharding.place(sharding.pad_k(ks, size, 0), mesh, sharding.K_SPEC)
+        keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
+        compiled = sweep_mod.run_chunk_sharded.lower(
+            state, jnp.int32(0), n_steps, toy, keys, ks, ks, mesh=mesh, **kw).compile()
+    else:
+        compiled = run_chunk.lower(
+            state, jnp.int32(0), n_steps, toy, keys, ks, ks,
+            groups=aux_groups(len(cfg.columns), opts), **kw,  # as train_sweep does
+        ).compile()
     compile_s = time.perf_counter() - t0
     if sweep_mod.TRACE_COUNT["chunk"] == traces:  # cached: compiled earlier in this process
         compile_s = None
-    return compiled, compile_s, (n_steps, keys, ks)
+    return compiled, compile_s, (state, n_steps, toy, keys, ks)
 
 
 # --------------------------------------------------------------------------- jobs
@@ -90,7 +104,9 @@ def chunk_job(spec: dict) -> dict:
 
     Spec: ``toy`` (see :func:`make_toy`), ``models``, ``length`` (steps per chunk),
     ``repeats``, ``warmup``, optional ``width``, ``batch``, ``dead_steps``, ``ks``,
-    ``arch`` (an architecture's name; default BatchTopK).
+    ``arch`` (an architecture's name; default BatchTopK), ``devices`` (shard the models
+    over this many devices, the CPU's cores split into them: only in a fresh process,
+    before JAX starts).
     """
     toy, toy_cfg, toy_info = make_toy(spec.get("toy", {}))
     batch = int(spec.get("batch", common.BATCH))
@@ -101,8 +117,9 @@ def chunk_job(spec: dict) -> dict:
     cfg = common.sweep_config(m, length=length, toy_cfg=toy_cfg, width=width, batch=batch,
                               dead_steps=spec.get("dead_steps"), ks=ks,
                               seeds=(0,) if ks else None, arch=spec.get("arch"))
-    state = init_sweep_state(cfg, toy)
-    compiled, compile_s, (n_steps, keys, ks_arr) = _compile_chunk(cfg, toy, state)
+    devices = int(spec.get("devices", 1))
+    compiled, compile_s, (state, n_steps, toy, keys, ks_arr) = _compile_chunk(
+        cfg, toy, init_sweep_state(cfg, toy), devices)
     step = [0]
     logs = {}
 
@@ -122,7 +139,8 @@ def chunk_job(spec: dict) -> dict:
     samples_s = m * batch * steps_s
     gflops = common.gflops_of(samples_s, toy_info["dim"], width)
     return dict(
-        models=m, batch=batch, width=width, dim=toy_info["dim"], length=length,
+        models=m, devices=devices, batch=batch, width=width, dim=toy_info["dim"],
+        length=length,
         ks=list(cfg.columns), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
         toy=toy_info, compile_s=compile_s, first_call_s=first_s,
         steps_timed=[start, step[0]], median_chunk_s=res["median_s"], times_s=res["times_s"],
@@ -341,6 +359,8 @@ def run_job(spec: dict, *, isolate: bool, timeout: float | None = None) -> dict:
 
 def main(argv: list[str]) -> None:
     spec = json.loads(argv[0])
+    if int(spec.get("devices", 1)) > 1:  # before the backend starts
+        jax.config.update("jax_num_cpu_devices", int(spec["devices"]))
     baseline = _jax_ready_rss()
     out = JOBS[spec["job"]](spec)
     out["memory"] = common.memory_report("subprocess", baseline)

@@ -82,7 +82,8 @@ def markdown(res: dict) -> str:
     if single:
         rows.append(("Single SAE, `train_sweep` end to end", 1, single))
     for s in res.get("sweep") or []:
-        rows.append((f"Sweep of {s['models']}, one compiled program", s["models"], s))
+        where = (f", sharded over {s['devices']} devices" if s.get("devices", 1) > 1 else "")
+        rows.append((f"Sweep of {s['models']}, one compiled program{where}", s["models"], s))
     one = base.get("one_at_a_time")
     if one:
         rows.append((f"One at a time ({one['models']} separate runs)", one["models"], one))
