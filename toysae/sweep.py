@@ -230,11 +230,10 @@ def run_chunk_sharded(state: TrainState, step0: jax.Array, n_steps: jax.Array,
     (Under plain sharding, GSPMD made every step all-reduce the branch choice and the
     threshold search's loop condition, and AuxK groups could not be used.)
 
-    Args:
-      as :func:`run_chunk`; the k axis of ``state``, ``k_start`` and ``k_end`` is
-      padded to a multiple of the mesh size (:func:`toysae.sharding.pad_k`) and placed
-      with :data:`toysae.sharding.STATE_SPEC` / :data:`toysae.sharding.K_SPEC`.
-      mesh: static :func:`toysae.sharding.model_mesh`.
+    The arguments are those of :func:`run_chunk` (without ``groups``), with the k axis
+    of ``state``, ``k_start`` and ``k_end`` padded to a multiple of the mesh size
+    (:func:`toysae.sharding.pad_k`) and placed with ``toysae.sharding.STATE_SPEC`` /
+    ``K_SPEC``, and ``mesh`` (static): :func:`toysae.sharding.model_mesh`.
 
     Returns:
       ``(state, logs)`` as :func:`run_chunk`, sharded along k.
