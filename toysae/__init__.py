@@ -28,10 +28,10 @@ from .generator import memory_estimate as memory_estimate
 from .generator import true_l0_report as true_l0_report
 from .hierarchy import Group as Group
 from .hierarchy import HierarchySpec as HierarchySpec
-from .l0 import argmax_rule as argmax_rule
-from .l0 import argmin_rule as argmin_rule
-from .l0 import elbow_rule as elbow_rule
 from .l0 import find_l0 as find_l0
+from .l0_curves import argmax_rule as argmax_rule
+from .l0_curves import argmin_rule as argmin_rule
+from .l0_curves import elbow_rule as elbow_rule
 from .l0_rules import alignment_rule as alignment_rule
 from .l0_rules import cross_seed_agreement as cross_seed_agreement
 from .l0_rules import cross_seed_rule as cross_seed_rule

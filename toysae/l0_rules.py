@@ -1,5 +1,5 @@
 """Choosing L0 from trained parameters: scores of a k sweep computed from the decoders and
-encoders of its SAEs (issue 19), read with the rules of :mod:`toysae.l0`.
+encoders of its SAEs (issue 19), read with the rules of :mod:`toysae.l0_curves`.
 
 The metrics of :mod:`toysae.metrics` are computed one model at a time during the sweep;
 these scores need the trained parameters of every model at once (cross-seed agreement
@@ -12,9 +12,9 @@ seed and k:
 * ``live [S, K, h]``: optional boolean mask of the latents that fire (default: all).
 
 Each score returns one curve per seed, ``[S, K]`` (cross-seed agreement: one per pair of
-seeds, ``[P, K]``), so it plugs into :func:`~toysae.l0.argmax_rule` and
-:func:`~toysae.l0.argmin_rule`; each ``*_rule`` function does that and returns an
-:class:`~toysae.l0.L0Estimate`.  Rows are compared by cosine, so scaling a latent's
+seeds, ``[P, K]``), so it plugs into :func:`~toysae.l0_curves.argmax_rule` and
+:func:`~toysae.l0_curves.argmin_rule`; each ``*_rule`` function does that and returns an
+:class:`~toysae.l0_curves.L0Estimate`.  Rows are compared by cosine, so scaling a latent's
 decoder row or encoder column by a positive factor changes no score, nor does reordering
 the latents of a model.  As in :func:`toysae.sae.unit_decoder`, a row of norm at most
 :data:`toysae.sae.NORM_FLOOR` counts as a zero vector (cosine 0 with everything).
@@ -32,7 +32,7 @@ from itertools import combinations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .l0 import L0Estimate, argmax_rule, argmin_rule
+from .l0_curves import L0Estimate, argmax_rule, argmin_rule
 from .sae import NORM_FLOOR
 
 
@@ -225,7 +225,7 @@ def cross_seed_rule(ks, w_dec, rule: str = "argmax_cross_seed") -> L0Estimate:
       rule: the name recorded in the estimate.
 
     Returns:
-      An :class:`~toysae.l0.L0Estimate` whose ``curve`` is the agreement itself (not
+      An :class:`~toysae.l0_curves.L0Estimate` whose ``curve`` is the agreement itself (not
       negated) averaged over the ``P`` pairs of seeds, ``[K]``, and whose ``per_seed``
       and ``spread`` are over the pairs (``P`` entries, in the order of
       :func:`cross_seed_agreement`), not over seeds.
@@ -254,7 +254,7 @@ def alignment_rule(ks, w_enc, w_dec, live=None,
       rule: the name recorded in the estimate.
 
     Returns:
-      An :class:`~toysae.l0.L0Estimate` whose ``curve`` is the seed-mean alignment
+      An :class:`~toysae.l0_curves.L0Estimate` whose ``curve`` is the seed-mean alignment
       itself (not negated), ``[K]``, with per-seed estimates and their spread.
 
     Examples:
@@ -280,7 +280,7 @@ def live_c_dec_rule(ks, w_dec, live=None, rule: str = "argmin_live_c_dec") -> L0
       rule: the name recorded in the estimate.
 
     Returns:
-      An :class:`~toysae.l0.L0Estimate` whose ``curve`` is the seed-mean live c_dec,
+      An :class:`~toysae.l0_curves.L0Estimate` whose ``curve`` is the seed-mean live c_dec,
       ``[K]``, with per-seed estimates and their spread.
 
     Examples:
