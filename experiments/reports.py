@@ -118,10 +118,17 @@ def reproduction_sentence(rec: dict | None) -> str:
                 "yet.")
     h, m = divmod(round(rec["total_s"] / 60), 60)
     rev = (rec.get("code") or {}).get("code_revision") or "unknown"
+    load = rec.get("load")
+    if load and load.get("others_share") is not None:
+        shared = ("quiet: " if load["quiet"] else "**not quiet**: ") + (
+            f"other processes took {load['others_share']:.0%} of the CPU time")
+    else:
+        shared = ("what other processes took of the CPU meanwhile was not recorded, so this "
+                  "is not a quiet-machine figure")
     return (f"A full `toysae reproduce` from an empty cache took **{h} h {m:02d} min** end to "
             f"end on {rec['cores']} CPU cores (revision {rev[:7]}, started "
             f"{rec['started']}; load average {rec['load_start'][0]:g} at the start, "
-            f"{rec['load_end'][0]:g} at the end).")
+            f"{rec['load_end'][0]:g} at the end; {shared}).")
 
 
 def render_recovery(data: dict) -> str:

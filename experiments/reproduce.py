@@ -27,6 +27,9 @@ from pathlib import Path
 import reports
 from claim_records import RESULT_STEMS, collect, markdown_table
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from quiet import LoadMonitor  # noqa: E402
+
 from toysae.store import atomic_write
 
 HERE = Path(__file__).resolve().parent
@@ -181,11 +184,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if not args.table_only:
         empty, load0 = cache_is_empty(args.out_dir), os.getloadavg()
         t0 = time.perf_counter()
-        for name in args.only or SCRIPTS:
-            walls[name] = run_script(name, args)
+        with LoadMonitor() as mon:  # what other processes took meanwhile
+            for name in args.only or SCRIPTS:
+                walls[name] = run_script(name, args)
         walls["total"] = time.perf_counter() - t0
         print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
-        record = run_record(args, empty, t0, load0)
+        record = {**run_record(args, empty, t0, load0), "load": mon.result()}
     return build_table(args, walls, record)
 
 
