@@ -163,15 +163,15 @@ def cache_is_empty(out_dir: str | Path) -> bool:
     return not root.is_dir() or not any(is_current(d) for d in root.iterdir() if d.is_dir())
 
 
-def run_record(args: argparse.Namespace, empty: bool, t0: float, load0: tuple) -> dict:
+def run_record(args: argparse.Namespace, empty: bool, t0: float, load0: tuple,
+               started: str) -> dict:
     """How the reproduction ran: the end-to-end wall time, whether the cache was empty at
     the start, the machine's load average (1/5/15 min) at start and end, its cores and
     the code (:func:`toysae.store.provenance`)."""
     from toysae.store import provenance
     return {"total_s": round(time.perf_counter() - t0, 1), "from_empty_cache": empty,
             "only": list(args.only) if args.only else None, "devices": args.devices,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (
-                time.perf_counter() - t0))),
+            "started": started,
             "load_start": [round(v, 2) for v in load0],
             "load_end": [round(v, 2) for v in os.getloadavg()], "cores": os.cpu_count(),
             "code": provenance()}
@@ -183,13 +183,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     record = None
     if not args.table_only:
         empty, load0 = cache_is_empty(args.out_dir), os.getloadavg()
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         t0 = time.perf_counter()
         with LoadMonitor() as mon:  # what other processes took meanwhile
             for name in args.only or SCRIPTS:
                 walls[name] = run_script(name, args)
         walls["total"] = time.perf_counter() - t0
         print("wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()))
-        record = {**run_record(args, empty, t0, load0), "load": mon.result()}
+        record = {**run_record(args, empty, t0, load0, started), "load": mon.result()}
     return build_table(args, walls, record)
 
 
