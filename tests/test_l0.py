@@ -102,7 +102,76 @@ def test_find_l0_cli_contract(tmp_path, capsys):
     assert "online_tuner" in data["estimates"]
     for rule in ("argmin_c_dec", "elbow_c_dec"):
         assert set(data["estimates"][rule]) >= {"l0", "spread"}
-    assert "argmin_c_dec" in capsys.readouterr().out
+    # Two seeds: the answer is the cross-seed rule's, with its confidence.
+    assert data["rule"] == "argmax_cross_seed"
+    assert data["l0"] == data["estimates"]["argmax_cross_seed"]["l0"]
+    assert set(data["confidence"]) >= {"reliable", "sentence"}
+    printed = capsys.readouterr().out
+    assert "argmin_c_dec" in printed and f"L0 {data['l0']:g} (argmax_cross_seed)" in printed
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(rule="argmin_l0"), "rule='argmin_l0'; expected one of"),
+    (dict(rule="argmax_cross_seed", seeds=(0,)), "needs at least 2 seeds"),
+    (dict(rule="online_tuner", online=False), "needs online=True"),
+])
+def test_find_l0_refuses_a_bad_rule_before_training(kw, match, monkeypatch):
+    """A rule that cannot answer is refused with its name, before any sweep trains."""
+    import dataclasses
+
+    from toysae import SAEConfig, SweepConfig, TrainConfig, presets
+    from toysae import l0 as l0_mod
+
+    monkeypatch.setattr(l0_mod, "run_sweep", lambda *a, **k: pytest.fail("trained"))
+    cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+                      train=TrainConfig(samples=5120, batch_size=256), ks=(1.0,),
+                      seeds=(0, 1))
+    if "seeds" in kw:
+        cfg = dataclasses.replace(cfg, seeds=kw.pop("seeds"))
+    with pytest.raises(ValueError, match=match):
+        l0_mod.find_l0(cfg, progress=False, **kw)
+
+
+def test_find_l0_answers_with_one_seed_by_c_dec(monkeypatch):
+    """With one seed the cross-seed rule cannot apply: the answer falls back to the
+    paper's c_dec argmin (checked on a tiny budget: this tests the choice, not accuracy)."""
+    from toysae import SAEConfig, SweepConfig, TrainConfig, presets
+    from toysae.l0 import find_l0
+
+    cfg = SweepConfig(toy=presets.get("paper-small-pos"), sae=SAEConfig(width=5),
+                      train=TrainConfig(samples=5120, batch_size=256, n_eval=1024),
+                      ks=(1.0,), seeds=(0,))
+    res = find_l0(cfg, progress=False, online=False)
+    assert res["rule"] == "argmin_c_dec"
+    assert res["l0"] == res["estimates"]["argmin_c_dec"]["l0"]
+
+
+def test_confidence_names_what_disagrees():
+    """The confidence sentence: reliable when every seed and every panel rule is within
+    10% of the answer (here 1.1); otherwise "the estimate is unreliable:" and what
+    disagrees. Rules outside the panel (here the online tuner) are not consulted; at
+    an answer of 3 a rule at 2 disagrees."""
+    from toysae.l0 import confidence
+
+    est = {"argmax_cross_seed": {"l0": 11.0, "per_seed": [11.0, 11.0, 10.0]},
+           "argmin_c_dec": {"l0": 12.0, "per_seed": [12.0]},
+           "online_tuner": {"l0": 30.0, "per_seed": [30.0]}}
+    good = confidence(est, "argmax_cross_seed")
+    assert good["reliable"] and good["sentence"].startswith("every seed and argmin_c_dec")
+    est["argmax_cross_seed"]["per_seed"][2] = 14.0
+    est["argmin_live_c_dec"] = {"l0": 7.0, "per_seed": [7.0]}
+    bad = confidence(est, "argmax_cross_seed")
+    assert not bad["reliable"] and not bad["seeds_agree"] and not bad["rules_agree"]
+    assert bad["disagreeing_rules"] == {"argmin_live_c_dec": 7.0}
+    assert bad["sentence"].startswith("the estimate is unreliable: per-seed estimates 11, "
+                                      "11, 14")
+    assert "argmin_live_c_dec gives 7" in bad["sentence"]
+    with pytest.raises(ValueError, match="rule='elbow_c_dec' has no estimate"):
+        confidence(est, "elbow_c_dec")
+    small = {"argmax_cross_seed": {"l0": 3.0, "per_seed": [3.0]},
+             "argmin_c_dec": {"l0": 2.0, "per_seed": [2.0, 2.0]}}
+    assert confidence(small, "argmax_cross_seed")["disagreeing_rules"] == {"argmin_c_dec": 2.0}
+    assert confidence(small, "argmax_cross_seed", tol=1.0)["reliable"]
 
 
 @pytest.mark.slow

@@ -222,12 +222,14 @@ def cmd_find_l0(args) -> int:
     args.k, args.init, args.chunk_steps, args.arch = "1", "random", None, "batchtopk"
     cfg = _sweep_config(args)  # every check happens here, before any compute
     _check_outputs(args)
-    result = find_l0(cfg, out_dir=args.out, progress=not args.no_progress)
+    result = find_l0(cfg, out_dir=args.out, progress=not args.no_progress, rule=args.rule)
     print(f"true L0 {result['true_l0']:.4g}; {result['trainings']} SAE trainings over k = "
           f"{', '.join(f'{k:g}' for k in result['ks'])}")
-    print(f"{'rule':<16}{'L0':>8}{'spread':>8}")
+    print(f"{'rule':<26}{'L0':>8}{'spread':>8}")
     for rule, est in result["estimates"].items():
-        print(f"{rule:<16}{est['l0']:>8.2f}{est['spread']:>8.2f}")
+        mark = "  <- answer" if rule == result["rule"] else ""
+        print(f"{rule:<26}{est['l0']:>8.2f}{est['spread']:>8.2f}{mark}")
+    print(f"L0 {result['l0']:g} ({result['rule']}): {result['confidence']['sentence']}")
     if args.json:
         from .store import atomic_write
 
@@ -348,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a coarse k grid, refine around the c_dec minimum, "
                        "and report each selection rule's L0 estimate (toysae.l0).")
     _add_training_args(f, seeds="0,1,2")
+    f.add_argument("--rule", help="the rule to search with and answer with: "
+                   "argmax_cross_seed (default with 2 or more seeds), argmin_c_dec (default "
+                   "with one seed), argmin_live_c_dec, argmax_enc_dec_alignment, elbow_c_dec, "
+                   "argmin_s_n_dec or online_tuner")
     f.add_argument("--json", metavar="PATH", help="write the estimates as JSON")
     f.set_defaults(func=cmd_find_l0)
 
