@@ -1,0 +1,93 @@
+"""experiments/l0_protocol.py without training: the kept SAEs round-trip, every rule's
+search re-runs on them (and says which k it lacks), and the rule is chosen on the
+choosing split alone."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import l0_protocol as protocol  # noqa: E402
+
+SETUP = dict(samples=1024 * 2000, batch_size=1024, lr=1e-3, seeds=(0, 1, 2), spec={})
+H, D, TRUE_K = 20, 24, 6.0
+
+
+def _store(path, ks=tuple(float(k) for k in range(1, 11))):
+    """A store whose seeds agree (same rows, permuted) only at k = 6, where c_dec is
+    also lowest; elsewhere each seed's decoder is its own random draw."""
+    store = protocol.Store(path, None, H, SETUP)
+    rng = np.random.default_rng(0)
+    eye = np.eye(H, D)
+    for s in SETUP["seeds"]:
+        for k in ks:
+            w = eye[rng.permutation(H)] if k == TRUE_K else rng.normal(size=(H, D))
+            store.weights[(s, k)] = (w.astype(np.float32), w.T.astype(np.float32),
+                                     np.zeros(H, np.int32))
+            store.records[(s, k)] = {m: 0.0 for m in protocol.METRICS} | {
+                "c_dec": abs(k - TRUE_K) + 0.1, f"s{store.n}_dec": abs(k - 3.0)}
+    return store
+
+
+def test_store_round_trips_and_searches_rerun_without_training(tmp_path):
+    """Saved and re-read (float16 weights), the store gives each rule's search the same
+    answer: cross-seed agreement and c_dec find k = 6, s_n^dec its own minimum at 3;
+    every search trains fewer k than the 10 stored."""
+    path = tmp_path / "m.npz"
+    _store(path).save()
+    store = protocol.Store(path, None, H, SETUP)
+    assert store.ks == [float(k) for k in range(1, 11)]
+    res = protocol.run_searches(store, TRUE_K, SETUP, train=False)
+    assert res["argmax_cross_seed"]["l0"] == TRUE_K
+    assert res["argmin_c_dec"]["l0"] == TRUE_K
+    assert res["argmin_s_n_dec"]["l0"] == 3.0
+    assert all(r["trainings"] < 10 * 3 for r in res.values())
+    # Pairs of seeds agree at 6 one by one too: the per-pair estimates are all 6.
+    assert res["argmax_cross_seed"]["per_seed"] == [TRUE_K] * 3
+    row = protocol.row_of(res, TRUE_K)
+    assert row["estimates"]["argmin_c_dec"]["within_1"]
+    # Encoder = decoder here, so alignment is 1 at every k and its search stops at the
+    # smallest: the default rule's confidence names it and nothing else.
+    assert res["argmin_live_c_dec"]["l0"] == TRUE_K
+    assert row["confidence"]["disagreeing_rules"] == {"argmax_enc_dec_alignment": 1.0}
+    assert row["confidence"]["seeds_agree"]
+
+
+def test_a_search_that_needs_an_unkept_k_says_which(tmp_path):
+    """Without k = 5 and 8 kept, a search that refines there reports them as missing
+    instead of guessing."""
+    store = _store(tmp_path / "m.npz", ks=(1.0, 2.0, 3.0, 4.0, 6.0, 10.0))
+    res = protocol.run_searches(store, TRUE_K, SETUP, train=False)
+    assert set(res["argmin_c_dec"]["missing"]) <= {5.0, 8.0}
+    assert res["argmin_c_dec"]["missing"]
+
+
+def _rows(split, rule_hits):
+    return [{"split": split, "width_name": "g", "confidence": None,
+             "estimates": {rule: {"l0": 1.0, "within_1": hit, "within_10pct": hit,
+                                  "trainings": 30}
+                           for rule, hit in hits.items()}}
+            for hits in rule_hits]
+
+
+def test_the_rule_is_chosen_on_the_choosing_split_alone():
+    """Rule a wins on members 0-14 (2 of 2 against 1 of 2), rule b on the held-out ones:
+    the protocol chooses a, and reports both rules' rates on every split."""
+    rows = (_rows("choose", [{"a": True, "b": True}, {"a": True, "b": False}])
+            + _rows("held_out", [{"a": False, "b": True}, {"a": False, "b": True}]))
+    rates = protocol.hit_rates(rows)
+    assert rates["choose"]["g"]["a"]["within_1"] == 1.0
+    assert rates["held_out"]["g"]["b"]["within_1"] == 1.0
+    assert protocol.choose(rates) == "a"
+    assert protocol.choose(protocol.hit_rates(rows[2:])) is None
+
+
+@pytest.mark.parametrize("text", ["g,3g", ""])
+def test_bad_widths_are_refused(text, tmp_path):
+    with pytest.raises(SystemExit, match="--widths"):
+        protocol.main(["--widths", text, "--out-dir", str(tmp_path), "--fig-dir",
+                       str(tmp_path)])
