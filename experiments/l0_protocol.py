@@ -31,7 +31,14 @@ member-width rows (each rule's estimate, error, trainings; the default rule's
 confidence), hit rates per split, width and rule (within ±1 and within 10%), the rule
 chosen on ``choose`` at width g, trainings and seconds.
 
-Usage: ``python experiments/l0_protocol.py [--quick] [--widths g,g/2,2g] [--score-only]``
+``--variant schedule`` trains every SAE with the paper's A.8 remedy instead of a constant
+k: k falls linearly from k_max (the search range's top) to its target between 10% and
+37% of training (the reference's fractions, 1,465 and 5,371 of 14,648 steps), so the
+rules are judged on SAEs that approached their k from above; its outputs and kept SAEs
+are named ``l0_protocol_schedule*``.
+
+Usage: ``python experiments/l0_protocol.py [--quick] [--widths g,g/2,2g] [--score-only]
+[--variant constant|schedule]``
 """
 
 from __future__ import annotations
@@ -72,6 +79,10 @@ QUICK = dict(samples=200_000, batch_size=1024, lr=1e-3, seeds=(0, 1),
              spec=dict(g_range=(20, 40), l0_range=(2.0, 6.0)))
 QUICK_SPLITS = {name: (seed, members[:2]) for name, (seed, members) in SPLITS.items()}
 METRICS = ("c_dec", "mcc", "l0", "dead_latents", "mse", "n_recovered")
+VARIANTS = ("constant", "schedule")
+#: The A.8 schedule's fractions of training (the reference's steps 1,465 and 5,371 of
+#: 14,648): k moves from k_max to its target between these.
+SCHEDULE_FRACTIONS = (0.1, 0.3667)
 
 
 def width_of(name: str, g: int) -> int:
@@ -86,8 +97,10 @@ def k_max_of(true_l0: float, width: int) -> float:
 class Store:
     """The SAEs of one member-width, trained on demand and kept in an ``.npz``."""
 
-    def __init__(self, path: Path, toy_cfg, width: int, setup: dict):
+    def __init__(self, path: Path, toy_cfg, width: int, setup: dict,
+                 k_start: float | None = None):
         self.path, self.toy_cfg, self.width, self.setup = path, toy_cfg, width, setup
+        self.k_start = k_start  # a k schedule from here down to each k (None: constant)
         self.seeds = tuple(setup["seeds"])
         self.n = s_n_for_width(width)
         self.train_s = 0.0
@@ -121,11 +134,15 @@ class Store:
             return
         if self._toy is None:
             self._toy = build_toy(self.toy_cfg)
-        cfg = SweepConfig(toy=self.toy_cfg, sae=SAEConfig(width=self.width),
-                          train=TrainConfig(samples=self.setup["samples"],
-                                            batch_size=self.setup["batch_size"],
-                                            lr=self.setup["lr"]),
-                          ks=new, seeds=self.seeds)
+        train = TrainConfig(samples=self.setup["samples"],
+                            batch_size=self.setup["batch_size"], lr=self.setup["lr"])
+        extra = {}
+        if self.k_start is not None:
+            start, end = (int(f * train.n_steps) for f in SCHEDULE_FRACTIONS)
+            train = dataclasses.replace(train, schedule_start=start, schedule_end=end)
+            extra = {"k_start": tuple(max(self.k_start, k) for k in new)}
+        cfg = SweepConfig(toy=self.toy_cfg, sae=SAEConfig(width=self.width), train=train,
+                          ks=new, seeds=self.seeds, **extra)
         t0 = time.perf_counter()
         res = run_sweep(cfg, None, progress=False, toy=self._toy)
         self.train_s += time.perf_counter() - t0
@@ -280,6 +297,8 @@ def main(argv=None) -> dict:
                        help=f"comma list from {','.join(WIDTHS)} (default all, g first)")
         p.add_argument("--score-only", action="store_true",
                        help="train nothing: re-score the kept SAEs")
+        p.add_argument("--variant", default="constant", choices=VARIANTS,
+                       help="constant k (default) or the A.8 schedule from k_max down")
 
     args = parse_args(__doc__.splitlines()[0], argv, extend=extend)
     widths = tuple(w.strip() for w in args.widths.split(",") if w.strip())
@@ -289,14 +308,18 @@ def main(argv=None) -> dict:
                          f"{','.join(WIDTHS)}")
     setup = QUICK if args.quick else FULL
     splits = QUICK_SPLITS if args.quick else SPLITS
-    stem = output_name("l0_protocol", args.quick)
+    base = "l0_protocol" if args.variant == "constant" else f"l0_protocol_{args.variant}"
+    stem = output_name(base, args.quick)
     store_dir = Path(args.out_dir) / stem
     store_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in setup.items() if k != "spec"} | {
         "family": dataclasses.asdict(FamilySpec(**setup["spec"])),
         "splits": {n: {"family_seed": s, "members": list(m)} for n, (s, m) in splits.items()},
         "widths": WIDTHS, "rules": SEARCH_RULES + ("elbow_c_dec",),
-        "default_rule": DEFAULT_RULE, "k_max": "min(ceil(3 * true L0), max(3, ceil(width/2)))"}
+        "default_rule": DEFAULT_RULE, "k_max": "min(ceil(3 * true L0), max(3, ceil(width/2)))",
+        "variant": args.variant} | ({"schedule": f"k from k_max to k between "
+                                                 f"{SCHEDULE_FRACTIONS} of training"}
+                                    if args.variant == "schedule" else {})
     t_start = time.perf_counter()
     rows = []
 
@@ -321,7 +344,9 @@ def main(argv=None) -> dict:
                 done = path.is_file()
                 if args.score_only and not done:
                     continue
-                store = Store(path, draw_toy(spec, i), width, setup)
+                k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
+                           else None)
+                store = Store(path, draw_toy(spec, i), width, setup, k_start)
                 if not done:
                     print(f"[{split} member {i}: g={d['g']} d={d['d']} true L0 "
                           f"{d['true_l0']:.2f}; width {w} = {width}]", flush=True)
