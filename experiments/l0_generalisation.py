@@ -92,7 +92,9 @@ def study_one(toy, width_name: str, setup: dict, out_dir: str, progress: bool) -
     """find_l0 on one toy model at one width; estimates and errors per rule."""
     cfg = sweep_config(toy, width_name, setup)
     t0 = time.perf_counter()
-    res = find_l0(cfg, out_dir=out_dir, progress=progress, devices=common._DEVICES)
+    # This study searched around the c_dec minimum (find_l0's default before issue 19).
+    res = find_l0(cfg, out_dir=out_dir, progress=progress, devices=common._DEVICES,
+                  rule="argmin_c_dec")
     return {"width": cfg.sae.width, "trainings": res["trainings"], "ks": res["ks"],
             "estimates": rule_rows(res, toy.true_l0),
             "wall_s": round(time.perf_counter() - t0, 1),
@@ -109,7 +111,7 @@ def refresh_s_n(row: dict, toy, width_name: str, setup: dict, out_dir: str) -> b
     n = s_n_for_width(cfg.sae.width)
     if row.get("s_n") == n:
         return False
-    res = find_l0(cfg, out_dir=out_dir, progress=False, online=False,
+    res = find_l0(cfg, out_dir=out_dir, progress=False, online=False, rule="argmin_c_dec",
                   devices=common._DEVICES)
     if list(res["ks"]) != list(row["ks"]):
         raise RuntimeError(f"cached sweeps (true L0 {toy.true_l0:.2f}, width {width_name}) "
