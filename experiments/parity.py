@@ -16,18 +16,27 @@ number of samples, and computes the metrics as the reference notebook does:
 Where the two differ, :data:`VARIANTS` retrains ours with its dead-latent handling moved
 towards SAELens's, to see which choice makes the difference.
 
-Budget: ``--samples`` per SAE (default 3M, 2,929 steps of 1024, not the paper's 15M: the
-SAELens trainer runs at about 0.15M samples/s on 2 cores, so 20 SAEs at 15M would take
-over half an hour).  Results go to ``figures/parity.json`` after every SAELens run, so an
-interrupted run resumes; the docs' parity table is written from it.
+Budget: ``--samples`` per SAE, by default the paper's 15M (14,648 steps of 1024).  Results
+go to ``figures/parity.json`` after every SAELens run, so an interrupted run resumes; the
+docs' parity table is written from it.  ``figures/parity_3m.json`` is an earlier run at
+3M samples with SAELens 6.54 (``--samples 3000000 --out figures/parity_3m.json``).
 
-Usage: ``python experiments/parity.py [--samples 3000000] [--ks 10,11,12,13] [--seeds 0-4]``
-(run with a Python that has both toysae and sae-lens installed).
+Which SAELens: the reference notebooks ran on SAELens 6.11, whose JumpReLU trains
+``log_threshold`` (6.54 trains the threshold directly, clamped at 0) and whose BatchTopK
+uses raw decoder rows (6.54 by default rescales the activations by the decoder norms).
+The ``compare`` extra installs a current SAELens; for the authors' version install 6.11
+beside it (``pip install --no-deps --target DIR sae-lens==6.11.0``, then
+``PYTHONPATH=DIR``).  The results record the version that ran, and a run with another
+version starts its SAELens block afresh.
+
+Usage: ``python experiments/parity.py [--samples 15000000] [--ks 10,11,12,13] [--seeds 0-4]
+[--jumprelu]`` (run with a Python that has both toysae and sae-lens installed).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -51,18 +60,28 @@ N_EVAL, S_N_BATCH, S_N = 100_000, 4096, (12, 18)
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--samples", type=int, default=3_000_000)
+    p.add_argument("--samples", type=int, default=15_000_000)
     p.add_argument("--ks", default="10,11,12,13")
     p.add_argument("--seeds", default="0-4")
     p.add_argument("--out", default=str(HERE.parent / "figures" / "parity.json"))
     p.add_argument("--out-dir", default=str(HERE.parent / "runs"), help="our run store")
+    p.add_argument("--jumprelu-seeds", metavar="A-B",
+                   help="only the JumpReLU seed spread at λ = --jumprelu-lambda: ours and "
+                        "SAELens's, seeds A..B, the reference recipe")
+    p.add_argument("--jumprelu-lambda", type=float, default=0.3)
+    p.add_argument("--skip-variants", action="store_true",
+                   help="leave out our trainer's variants (VARIANTS) this time; a later "
+                        "run without this flag adds them")
     p.add_argument("--jumprelu", action="store_true",
                    help="only the JumpReLU parity (SAELens's JumpReLU with the reference "
-                        "recipe at λ = 0.1, 0.5, 1.0 beside figures/jumprelu.json)")
+                        "recipe at λ = 0.1, 0.3, 0.5, 1.0 beside figures/jumprelu.json)")
     args = p.parse_args(argv)
     args.ks = tuple(float(k) for k in args.ks.split(","))
     lo, _, hi = args.seeds.partition("-")
     args.seeds = tuple(range(int(lo), int(hi or lo) + 1))
+    if args.jumprelu_seeds:
+        lo, _, hi = args.jumprelu_seeds.partition("-")
+        args.jumprelu_seeds = tuple(range(int(lo), int(hi or lo) + 1))
     if args.samples < 1024 * 10:
         p.error(f"--samples={args.samples} is too small; expected at least 10,240")
     return args
@@ -146,7 +165,8 @@ def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
     # SAELens's defaults for everything else (its AuxK coefficient and decoder init), as
     # the reference notebook does.
     sae = BatchTopKTrainingSAE(_fill(BatchTopKTrainingSAEConfig, dict(
-        d_in=int(toy.features.shape[1]), d_sae=50, k=float(k), device="cpu",
+        d_in=int(toy.features.shape[1]), d_sae=50, k=int(k) if float(k).is_integer() else k,
+        device="cpu",
         dtype="float32")))
     secs = _fit(sae, toy, seed, steps * batch, batch, lr, norm_batches=100)
     return (sae.W_dec.detach().cpu().numpy().astype(np.float64),
@@ -154,7 +174,7 @@ def train_saelens(toy, *, k: float, seed: int, samples: int, batch: int = 1024,
 
 
 #: The JumpReLU notebook's settings (paper-facts: the authors' code), for both trainers.
-JUMPRELU_LAMBDAS = (0.1, 0.5, 1.0)
+JUMPRELU_LAMBDAS = (0.1, 0.3, 0.5, 1.0)
 JUMPRELU_NOTEBOOK = dict(jumprelu_bandwidth=2.0, jumprelu_init_threshold=0.1,
                          jumprelu_sparsity_loss_mode="tanh", l0_warm_up_steps=10_000,
                          normalize_activations="expected_average_only_in")
@@ -170,6 +190,10 @@ def train_saelens_jumprelu(toy, *, lam: float, seed: int, samples: int, batch: i
     from sae_lens import JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig
     from suite_saelens import _fill
 
+    missing = sorted(set(JUMPRELU_NOTEBOOK) - {f.name for f in
+                                               dataclasses.fields(JumpReLUTrainingSAEConfig)})
+    if missing:  # _fill would drop them silently: not the reference recipe
+        raise RuntimeError(f"this SAELens's JumpReLUTrainingSAEConfig lacks {missing}")
     torch.manual_seed(seed)
     steps = samples // batch
     sae = JumpReLUTrainingSAE(_fill(JumpReLUTrainingSAEConfig, dict(
@@ -194,32 +218,104 @@ def jumprelu_parity(args, toy, features, x, out: dict, path: Path) -> None:
     if jr.is_file():
         rows = json.loads(jr.read_text()).get("recipes", {}).get("reference", {})
         ref = {f"{r['lambda']:g}": r for r in rows.get("per_lambda", [])}
-    block = out.setdefault("jumprelu", {"saelens": {}, "settings": {
-        "lambdas": JUMPRELU_LAMBDAS, "seed": 0, "samples": args.samples,
-        "notebook": JUMPRELU_NOTEBOOK, "ours_from": "figures/jumprelu.json (reference "
-        "recipe, 15M samples)"}})
+    settings = {"lambdas": JUMPRELU_LAMBDAS, "seed": 0, "samples": args.samples,
+                "notebook": JUMPRELU_NOTEBOOK, "ours_from": "figures/jumprelu.json (reference "
+                "recipe, 15M samples)"}
+    block = out.get("jumprelu") or {}
+    if block.get("settings") != json.loads(json.dumps(settings)):
+        block = {"settings": settings, "saelens": {}}
+    out["jumprelu"] = block
+    from jumprelu import LAMBDAS, REFERENCE_L0
+    block["notebook_l0"] = {f"{lam:g}": v for lam, v in zip(LAMBDAS, REFERENCE_L0,
+                                                             strict=True)}
+    runs = block["saelens"].setdefault(saelens_version(), {})  # SAELens version → λ → row
     for lam in JUMPRELU_LAMBDAS:
         key = f"{lam:g}"
-        if key not in block["saelens"]:
+        if key not in runs:
             w, b, secs, meas = train_saelens_jumprelu(toy, lam=lam, seed=0,
                                                       samples=args.samples)
-            block["saelens"][key] = {**meas, **metrics(w, b, features, x),
-                                     "seconds": round(secs, 1)}
-            print(f"[parity] SAELens JumpReLU λ={lam:g}: L0 {meas['l0']:.2f}, MCC "
-                  f"{block['saelens'][key]['mcc']:.4f} ({secs:.0f} s)")
+            runs[key] = {**meas, **metrics(w, b, features, x), "seconds": round(secs, 1)}
+            print(f"[parity] SAELens {saelens_version()} JumpReLU λ={lam:g}: L0 "
+                  f"{meas['l0']:.2f}, MCC {runs[key]['mcc']:.4f} ({secs:.0f} s)")
         block.setdefault("ours", {})[key] = {m: ref[key].get(m) for m in ("l0", "mcc", "c_dec",
                                                                          "mse")} \
             if key in ref else None
         write_json(path, out)
 
 
+def jumprelu_seed_spread(args, toy, features, x, out: dict, path: Path) -> None:
+    """How much the achieved L0 of the reference recipe moves with the seed at one λ: our
+    sweep over ``args.jumprelu_seeds`` (the settings of ``experiments/jumprelu.py``, one
+    λ) and SAELens's JumpReLU, one run per seed, with the installed SAELens."""
+    from jumprelu import sweep_cfg
+
+    lam, seeds = args.jumprelu_lambda, args.jumprelu_seeds
+    settings = {"lambda": lam, "seeds": seeds, "samples": args.samples}
+    block = out.get("jumprelu_seeds") or {}
+    if block.get("settings") != json.loads(json.dumps(settings)):
+        block = {"settings": settings, "saelens": {}}
+    out["jumprelu_seeds"] = block
+    if "ours" not in block:
+        cfg = dataclasses.replace(sweep_cfg(quick=False), lambdas=(lam,), seeds=seeds,
+                                  train=dataclasses.replace(sweep_cfg(quick=False).train,
+                                                            samples=args.samples))
+        t0 = time.perf_counter()
+        res = run_sweep(cfg, out_dir=args.out_dir, progress=False, toy=toy)
+        block["ours"] = {str(r["seed"]): {m: float(r[m]) for m in ("l0", "mcc", "c_dec", "mse")}
+                         for r in res.records}
+        block["ours_s"] = round(time.perf_counter() - t0, 1)
+        print(f"[parity] ours JumpReLU λ={lam:g}, seeds {seeds}: L0 "
+              f"{[round(r['l0'], 2) for r in block['ours'].values()]}")
+        write_json(path, out)
+    runs = block["saelens"].setdefault(saelens_version(), {})
+    for seed in seeds:
+        if str(seed) not in runs:
+            w, b, secs, meas = train_saelens_jumprelu(toy, lam=lam, seed=seed,
+                                                      samples=args.samples)
+            runs[str(seed)] = {**meas, **metrics(w, b, features, x), "seconds": round(secs, 1)}
+            print(f"[parity] SAELens {saelens_version()} JumpReLU λ={lam:g} seed {seed}: L0 "
+                  f"{meas['l0']:.2f}")
+            write_json(path, out)
+
+
+def data_check(toy, n_batches: int = 100, batch: int = 1024) -> dict:
+    """The batches SAELens trains on (``TorchToy``) against ours (``toy.sample``): mean
+    active features per input (coefficients recovered through the features'
+    pseudo-inverse, active when above 1e-4) and mean ‖x‖, over ``n_batches · batch``
+    inputs of each."""
+    import torch
+    from suite_saelens import TorchToy
+
+    feats = np.asarray(toy.features, np.float64)
+    pinv = np.linalg.pinv(feats)
+    tt = TorchToy(toy, batch, "cpu", 0)
+    with torch.no_grad():
+        xt = np.concatenate([next(tt).numpy() for _ in range(n_batches)]).astype(np.float64)
+    xj = np.asarray(toy.sample(jax.random.key(1), n_batches * batch)[1], np.float64)
+    out = {"inputs": n_batches * batch}
+    for name, xx in (("saelens_batches", xt), ("toysae_batches", xj)):
+        out[name] = {"l0": float((np.abs(xx @ pinv) > 1e-4).sum(1).mean()),
+                     "mean_norm": float(np.linalg.norm(xx, axis=1).mean())}
+    return out
+
+
+def saelens_version() -> str:
+    """The installed SAELens's version (the one that trains here)."""
+    import sae_lens
+
+    return sae_lens.__version__
+
+
 def saelens_defaults() -> dict:
-    """The SAELens config values this script leaves at their defaults."""
+    """The SAELens config values this script leaves at their defaults (6.54 has
+    ``rescale_acts_by_decoder_norm``, True: its top-k reads activations scaled by the
+    decoder norms, as if the rows were unit; 6.11 has no such option and uses raw rows)."""
     from sae_lens import BatchTopKTrainingSAEConfig
     from suite_saelens import _fill
 
     cfg = _fill(BatchTopKTrainingSAEConfig, dict(d_in=100, d_sae=50, k=11.0))
-    return {name: getattr(cfg, name) for name in ("aux_loss_coefficient", "decoder_init_norm")
+    return {name: getattr(cfg, name) for name in ("aux_loss_coefficient", "decoder_init_norm",
+                                                  "rescale_acts_by_decoder_norm")
             if hasattr(cfg, name)}
 
 
@@ -245,31 +341,34 @@ def main(argv=None) -> dict:
                 "lr": 3e-4, "ks": args.ks, "seeds": args.seeds, "n_eval": N_EVAL,
                 "s_n_batch": S_N_BATCH}
     old = json.loads(path.read_text()) if path.is_file() else {}
+    if args.jumprelu_seeds:  # its own block too
+        jumprelu_seed_spread(args, toy, features, x, old, path)
+        return old
     if args.jumprelu:  # its own block of the file; the BatchTopK part is left as it is
         jumprelu_parity(args, toy, features, x, old, path)
         return old
     out = old if old.get("settings") == json.loads(json.dumps(settings)) else {}
+    for block in ("jumprelu", "jumprelu_seeds"):  # their own settings: kept
+        if block in old:
+            out[block] = old[block]
     out["settings"] = settings
     out["experiment"] = "Parity: SAELens's BatchTopK trainer beside ours (issue 21)"
     print(f"[parity] ours: {len(args.ks) * len(args.seeds)} SAEs, {args.samples:,} samples")
     out["ours"] = ours(args, toy, features, x)
     out["ours"]["summary"] = summary(out["ours"]["runs"], args.ks, args.seeds)
-    out["ours_variants"] = {}
-    for name, kw in VARIANTS.items():
-        print(f"[parity] ours, {name}: {kw}")
-        res = ours(args, toy, features, x, **kw)
-        out["ours_variants"][name] = {"sae": kw, "train_s": res["train_s"],
-                                      "summary": summary(res["runs"], args.ks, args.seeds)}
     try:
         import sae_lens
         import torch
-        out["saelens_versions"] = {"sae_lens": sae_lens.__version__, "torch": torch.__version__}
-        out["saelens_defaults"] = saelens_defaults()
     except ImportError as err:
         out["saelens"] = {"skipped": f"sae-lens not installed ({err}); pip install -e "
                                      "'.[compare]'"}
-        write_json(path, out)
+        add_variants(args, toy, features, x, out, path)
         return out
+    if out.get("saelens_versions", {}).get("sae_lens") != sae_lens.__version__:
+        out["saelens"] = {"runs": {}, "seconds": {}}  # another SAELens: its runs start afresh
+    out["saelens_versions"] = {"sae_lens": sae_lens.__version__, "torch": torch.__version__}
+    out["saelens_defaults"] = saelens_defaults()
+    out["data_check"] = data_check(toy)
     lens = out.setdefault("saelens", {"runs": {}, "seconds": {}})
     for k in args.ks:
         for s in args.seeds:
@@ -283,8 +382,22 @@ def main(argv=None) -> dict:
             print(f"[parity] SAELens k={k:g} seed={s}: MCC {lens['runs'][key]['mcc']:.4f} "
                   f"({secs:.0f} s)")
             write_json(path, out)  # after every SAE: an interrupted run resumes
-    write_json(path, out)
+    add_variants(args, toy, features, x, out, path)
     return out
+
+
+def add_variants(args, toy, features, x, out: dict, path: Path) -> None:
+    """Our trainer's :data:`VARIANTS` (unless ``--skip-variants``), each written when done."""
+    variants = out.setdefault("ours_variants", {})
+    for name, kw in VARIANTS.items():
+        if args.skip_variants or name in variants:
+            continue
+        print(f"[parity] ours, {name}: {kw}")
+        res = ours(args, toy, features, x, **kw)
+        variants[name] = {"sae": kw, "train_s": res["train_s"],
+                          "summary": summary(res["runs"], args.ks, args.seeds)}
+        write_json(path, out)
+    write_json(path, out)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ its results file renders, so no table can drift from the file it came from.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -267,8 +270,12 @@ def render_l0_study(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_parity(data: dict) -> str:
-    """SAELens's BatchTopK beside ours (``figures/parity.json``)."""
+def render_parity(data: dict, jumprelu: bool = True) -> str:
+    """SAELens's BatchTopK beside ours (``figures/parity.json``), and its JumpReLU beside
+    ours unless ``jumprelu`` is False."""
+    if "settings" not in data:
+        return "\n".join(["BatchTopK parity: not run yet (`python experiments/parity.py`)."]
+                         + render_jumprelu_parity(data.get("jumprelu"))) + "\n"
     s = data["settings"]
     lens = data.get("saelens", {})
     lines = [f"Budget: {s['samples']:,} samples per SAE (batch {s['batch']}, lr {s['lr']:g}), "
@@ -281,6 +288,12 @@ def render_parity(data: dict) -> str:
     lines[0] += (f" SAELens {v.get('sae_lens')} (torch {v.get('torch')}), its defaults "
                  + ", ".join(f"{k} {val}" for k, val in data.get("saelens_defaults", {}).items())
                  + ".")
+    dc = data.get("data_check")
+    if dc:
+        a, b = dc["saelens_batches"], dc["toysae_batches"]
+        lines[0] += (f" Its batches against ours, {dc['inputs']:,} inputs each: mean active "
+                     f"features {a['l0']:.2f} against {b['l0']:.2f}, mean ‖x‖ "
+                     f"{a['mean_norm']:.3f} against {b['mean_norm']:.3f}.")
     lines += ["| k | trainer | MCC | features recovered | c_dec | s_12^dec (raw rows) | "
               "s_12^dec (unit rows) | s_18^dec (unit rows) |", "|---|---|---|---|---|---|---|---|"]
     ours = data["ours"]["summary"]
@@ -316,8 +329,70 @@ def render_parity(data: dict) -> str:
                   f"time (median {secs[len(secs) // 2]:.0f} s each); toysae "
                   f"{data['ours']['train_s']:,.0f} s for all {len(data['ours']['runs'])} in "
                   "one sweep."]
-    lines += render_jumprelu_parity(data.get("jumprelu"))
+    if jumprelu:
+        lines += render_jumprelu_parity(data.get("jumprelu"))
+        lines += render_jumprelu_seeds(data.get("jumprelu_seeds"))
     return "\n".join(lines) + "\n"
+
+
+def _spread(values) -> str:
+    v = np.asarray(list(values), dtype=float)
+    sd = f" ± {v.std(ddof=1):.2f}" if v.size > 1 else ""
+    return f"{v.mean():.2f}{sd} ({v.min():.2f}–{v.max():.2f}, {v.size} seeds)"
+
+
+def render_jumprelu_seeds(block: dict | None) -> list[str]:
+    """The achieved L0 of the reference recipe over seeds at one λ, both trainers."""
+    if not block or not block.get("ours"):
+        return []
+    s = block["settings"]
+    lines = ["", f"JumpReLU seed spread at λ = {s['lambda']:g} ({s['samples']:,} samples, "
+             "reference recipe): achieved L0 mean ± std (range).", "",
+             "| trainer | achieved L0 | MCC |", "|---|---|---|",
+             f"| toysae | {_spread(r['l0'] for r in block['ours'].values())} | "
+             f"{_spread(r['mcc'] for r in block['ours'].values())} |"]
+    for version, runs in block.get("saelens", {}).items():
+        if runs:
+            lines.append(f"| SAELens {version} | {_spread(r['l0'] for r in runs.values())} | "
+                         f"{_spread(r['mcc'] for r in runs.values())} |")
+    return lines
+
+
+def render_parity_summary(data: dict) -> str:
+    """The README's short parity table: MCC and c_dec per k, both trainers, and the
+    JumpReLU achieved L0 per λ beside the reference notebook's."""
+    if "settings" not in data or "summary" not in data.get("saelens", {}):
+        return "Parity with SAELens: not run yet (`python experiments/parity.py`).\n"
+    s, ours, lens = data["settings"], data["ours"]["summary"], data["saelens"]["summary"]
+    v = data.get("saelens_versions", {}).get("sae_lens")
+    lines = [f"The main toy at {s['samples']:,} samples per SAE, seeds "
+             f"{s['seeds'][0]}–{s['seeds'][-1]}, ours beside SAELens {v}'s BatchTopK trainer "
+             "(seed mean ± std):", "",
+             "| k | MCC toysae | MCC SAELens | c_dec toysae | c_dec SAELens |",
+             "|---|---|---|---|---|"]
+    for k in ours:
+        if k in lens:
+            o, r = ours[k], lens[k]
+            lines.append(f"| {k} | {o['mcc']['mean']:.4f} ± {o['mcc']['std']:.4f} | "
+                         f"{r['mcc']['mean']:.4f} ± {r['mcc']['std']:.4f} | "
+                         f"{o['c_dec']['mean']:.4f} | {r['c_dec']['mean']:.4f} |")
+    jr = data.get("jumprelu") or {}
+    runs = (jr.get("saelens") or {}).get(v) or {}
+    if runs:
+        ref = jr.get("notebook_l0") or {}
+        lines += ["", "JumpReLU, the reference recipe, seed 0: achieved L0 per λ "
+                  "(the authors' notebook ran on its own draw of the toy).", "",
+                  "| λ | toysae | SAELens " + str(v) + " | notebook |", "|---|---|---|---|"]
+        for lam in sorted(runs, key=float):
+            o = (jr.get("ours") or {}).get(lam)
+            lines.append(f"| {lam} | {o['l0']:.2f} | {runs[lam]['l0']:.2f} | "
+                         f"{ref.get(lam, float('nan')):g} |" if o else
+                         f"| {lam} | – | {runs[lam]['l0']:.2f} | {ref.get(lam, float('nan')):g} |")
+    lines += ["", "More (every metric, the seed spread, the earlier 3M-sample run with "
+              "SAELens 6.54): [docs/reproduction.md](docs/reproduction.md#parity-with-the-"
+              "authors-trainer-measured)."]
+    return "\n".join(lines) + "\n"
+
 
 
 def render_jumprelu_parity(jr: dict | None) -> list[str]:
@@ -329,12 +404,47 @@ def render_jumprelu_parity(jr: dict | None) -> list[str]:
              f"folded back, gradient clip 1.0, tanh sparsity loss, λ warm-up 10,000 steps), "
              f"seed {s['seed']}, {s['samples']:,} samples; ours from {s['ours_from']}:", "",
              "| λ | trainer | achieved L0 | MCC | c_dec | MSE |", "|---|---|---|---|---|---|"]
-    for lam, r in jr["saelens"].items():
-        for name, row in (("toysae", (jr.get("ours") or {}).get(lam)), ("SAELens", r)):
-            if row:
-                lines.append(f"| {lam} | {name} | {row['l0']:.2f} | {row['mcc']:.4f} | "
-                             f"{row['c_dec']:.4f} | {row['mse']:.4f} |")
+    by_version = jr["saelens"]
+    if by_version and "mcc" in next(iter(by_version.values())):
+        by_version = {"?": by_version}  # an older file: one unnamed SAELens
+    lams = sorted({lam for runs in by_version.values() for lam in runs}, key=float)
+    for lam in lams:
+        ours = (jr.get("ours") or {}).get(lam)
+        rows = ([("toysae", ours)] if ours else []) + [
+            (f"SAELens {v}", runs[lam]) for v, runs in by_version.items() if lam in runs]
+        for name, row in rows:
+            lines.append(f"| {lam} | {name} | {row['l0']:.2f} | {row['mcc']:.4f} | "
+                         f"{row['c_dec']:.4f} | {row['mse']:.4f} |")
     return lines
+
+
+def render_find_l0_main(data: dict) -> str:
+    """``toysae find-l0 --preset paper-main`` (``figures/find_l0_main.json``): the
+    answer, its confidence, every rule, and every rule on the full sweep."""
+    r = data["result"]
+    rev = (data.get("provenance") or {}).get("code_revision") or "?"
+    command = data["command"].replace(" --no-progress", "")
+    lines = [f"`{command}` (revision {rev[:7]}): **L0 {r['l0']:g}** by `{r['rule']}` "
+             f"(true L0 {r['true_l0']:.2f}); confidence: {r['confidence']['sentence']}. "
+             f"{r['trainings']} trainings ({data['sweep_trainings']} in sweeps over k = "
+             f"{', '.join(f'{k:g}' for k in r['ks'])}, the rest online-tuner runs) against "
+             f"{data['full_sweep_trainings']} for every integer k = 1..25 with the same seeds; "
+             f"{data['wall_s'] / 60:.1f} min end to end on 2 cores (not a quiet-machine "
+             "figure).", ""]
+    full = data.get("full_sweep") or {}
+    fe = full.get("estimates") or {}
+    lines += ["| rule | find-l0's estimate (spread) | on the full sweep, 5 seeds (spread) |",
+              "|---|---|---|"]
+    for rule, e in r["estimates"].items():
+        f = fe.get(rule)
+        lines.append(f"| `{rule}` | {e['l0']:.4g} ({e['spread']:.2f}) | "
+                     + (f"{f['l0']:.4g} ({f['spread']:.2f})" if f else "–") + " |")
+    if "argmax_cross_seed" in fe:
+        ks, curve = full["ks"], fe["argmax_cross_seed"]["curve"]
+        near = [(k, c) for k, c in zip(ks, curve, strict=True) if 8 <= k <= 14]
+        lines += ["", "Matched cross-seed agreement on the full sweep (mean over the 10 pairs "
+                  "of 5 seeds): " + ", ".join(f"{c:.3f} at k = {k:g}" for k, c in near) + "."]
+    return "\n".join(lines) + "\n"
 
 
 def render_local_minimum(data: dict) -> str:
@@ -417,6 +527,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("synthsaebench", "docs/reproduction.md", "figures/synthsaebench.json",
            render_synthsaebench),
     Report("parity", "docs/reproduction.md", "figures/parity.json", render_parity),
+    Report("parity-summary", "README.md", "figures/parity.json", render_parity_summary),
+    Report("parity-3m", "docs/reproduction.md", "figures/parity_3m.json",
+           functools.partial(render_parity, jumprelu=False)),
     Report("local-minimum", "docs/reproduction.md", "figures/local_minimum.json",
            render_local_minimum),
     Report("hedging", "docs/reproduction.md", "figures/hedging_k11.json", render_hedging),
@@ -424,6 +537,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_architectures),
     Report("l0-study", "docs/l0-study.md", "figures/l0_generalisation.json",
            render_l0_study),
+    Report("find-l0-main", "docs/l0-study.md", "figures/find_l0_main.json",
+           render_find_l0_main),
     Report("performance", "docs/performance.md", "benchmarks/results.json",
            render_performance),
     Report("generator-speed", "docs/performance.md", "benchmarks/generator_saelens.json",
