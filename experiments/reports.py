@@ -388,6 +388,13 @@ def render_parity_summary(data: dict) -> str:
             lines.append(f"| {lam} | {o['l0']:.2f} | {runs[lam]['l0']:.2f} | "
                          f"{ref.get(lam, float('nan')):g} |" if o else
                          f"| {lam} | – | {runs[lam]['l0']:.2f} | {ref.get(lam, float('nan')):g} |")
+    seeds = data.get("jumprelu_seeds") or {}
+    if seeds.get("ours") and (seeds.get("saelens") or {}).get(v):
+        o = [r["l0"] for r in seeds["ours"].values()]
+        r = [x["l0"] for x in seeds["saelens"][v].values()]
+        lines += ["", f"Over seeds 0–{len(o) - 1} at λ = {seeds['settings']['lambda']:g} the "
+                  f"achieved L0 ranges over {min(o):.2f}–{max(o):.2f} (ours) and "
+                  f"{min(r):.2f}–{max(r):.2f} (SAELens {v})."]
     lines += ["", "More (every metric, the seed spread, the earlier 3M-sample run with "
               "SAELens 6.54): [docs/reproduction.md](docs/reproduction.md#parity-with-the-"
               "authors-trainer-measured)."]
