@@ -256,9 +256,9 @@ def jumprelu_seed_spread(args, toy, features, x, out: dict, path: Path) -> None:
         block = {"settings": settings, "saelens": {}}
     out["jumprelu_seeds"] = block
     if "ours" not in block:
-        cfg = dataclasses.replace(sweep_cfg(quick=False), lambdas=(lam,), seeds=seeds,
-                                  train=dataclasses.replace(sweep_cfg(quick=False).train,
-                                                            samples=args.samples))
+        base = sweep_cfg(quick=False)
+        cfg = dataclasses.replace(base, lambdas=(lam,), seeds=seeds,
+                                  train=dataclasses.replace(base.train, samples=args.samples))
         t0 = time.perf_counter()
         res = run_sweep(cfg, out_dir=args.out_dir, progress=False, toy=toy)
         block["ours"] = {str(r["seed"]): {m: float(r[m]) for m in ("l0", "mcc", "c_dec", "mse")}

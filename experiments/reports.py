@@ -328,7 +328,9 @@ def render_parity(data: dict, jumprelu: bool = True) -> str:
         lines += ["", f"Training time: SAELens {sum(secs):,.0f} s for {len(secs)} SAEs one at a "
                   f"time (median {secs[len(secs) // 2]:.0f} s each); toysae "
                   f"{data['ours']['train_s']:,.0f} s for all {len(data['ours']['runs'])} in "
-                  "one sweep."]
+                  "one sweep. (Training times of these runs, not benchmarks: the machine's "
+                  "load was not recorded, so they are not quiet-machine figures; see "
+                  "[Performance](performance.md) for measured speed.)"]
     if jumprelu:
         lines += render_jumprelu_parity(data.get("jumprelu"))
         lines += render_jumprelu_seeds(data.get("jumprelu_seeds"))

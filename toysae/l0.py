@@ -37,7 +37,7 @@ RULES = ("argmax_cross_seed", "argmin_c_dec", "argmin_live_c_dec",
 #: it falls back to ``argmin_c_dec``, the paper's rule for toy models, §3.4).  Ours: on
 #: the paper's main toy at its budget (the reproduction's 125-SAE sweep, 5 seeds) the
 #: matched cross-seed agreement is 1.000 at k = 11 against 0.986 at 12 and 0.950 at 10,
-#: the sharpest peak of the rules (``docs/l0-finder.md``).
+#: the sharpest peak of the rules (``docs/l0-study.md``).
 DEFAULT_RULE = "argmax_cross_seed"
 
 #: The rules whose agreement with the answer :func:`confidence` reports.  The elbow, the
@@ -286,7 +286,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
         res = run_sweep(cfg, out_dir, progress=progress, devices=devices, toy=toy)
         for rec in res.records:
             records[(rec["seed"], rec["k"])] = rec
-        w_dec, w_enc = (np.asarray(res.state.params[n]) for n in ("W_dec", "W_enc"))
+        w_dec, w_enc = (np.asarray(res.state.params[p]) for p in ("W_dec", "W_enc"))
         since = np.asarray(res.state.since_fired)
         for i, s in enumerate(cfg.seeds):
             for j, k in enumerate(cfg.ks):
@@ -307,9 +307,10 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
              elbow_rule(ks, curve("c_dec"), "elbow_c_dec")]
     skipped = {}
     rules += weight_rules(ks, seeds, weights, sweep_cfg.train.n_steps, skipped)
+    name = _rule_name(rule, n)
     out = {
         "true_l0": sweep_cfg.toy.true_l0,
-        "rule": _rule_name(rule, n),
+        "rule": name,
         "trainings": len(records),
         "ks": ks,
         "dead_latents": curve("dead_latents").mean(axis=0).tolist(),
@@ -325,7 +326,6 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
         out["estimates"]["online_tuner"] = {
             "l0": tuned["l0"], "spread": tuned["spread"], "per_seed": tuned["per_seed"],
             "curve": [tr["k"] for tr in tuned["trajectories"]]}
-    name = _rule_name(rule, n)
     if name not in out["estimates"]:  # e.g. too few live latents at every k
         raise ValueError(f"rule={rule!r} could not be applied: "
                          f"{skipped.get(name, 'no estimate')}")
