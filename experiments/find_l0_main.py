@@ -27,7 +27,8 @@ from main_toy import main_sweep_config
 
 from toysae import presets
 from toysae.cli import main as toysae_main
-from toysae.l0 import LIVE_WINDOW, argmin_rule, elbow_rule, weight_rules
+from toysae.l0 import LIVE_WINDOW, sweep_rules
+from toysae.metrics import s_n_for_width
 
 SEEDS = "0,1,2"
 FULL_SWEEP_K = 25  # the paper's sweep: k = 1..25
@@ -45,19 +46,14 @@ def full_sweep(quick: bool, out_dir: str, progress: bool) -> dict:
     weights = {(s, k): (w_dec[i, j], w_enc[i, j], since[i, j])
                for i, s in enumerate(seeds) for j, k in enumerate(ks)}
 
-    def curve(name):
-        return np.array([[rec[(s, k)][name] for k in ks] for s in seeds])
-
     skipped = {}
-    rules = [argmin_rule(ks, curve("c_dec"), "argmin_c_dec"),
-             argmin_rule(ks, curve("s18_dec"), "argmin_s18_dec"),
-             elbow_rule(ks, curve("c_dec"), "elbow_c_dec"),
-             *weight_rules(ks, seeds, weights, cfg.train.n_steps, skipped)]
+    rules = sweep_rules(ks, seeds, rec, weights, s_n_for_width(cfg.sae.width),
+                        cfg.train.n_steps, skipped)
     return {"sweep": info, "ks": ks, "seeds": seeds, "live_window": LIVE_WINDOW,
             "rules_not_applied": skipped,
             "estimates": {e.rule: {"l0": e.l0, "spread": e.spread,
                                    "per_seed": list(e.per_seed), "curve": list(e.curve)}
-                          for e in rules}}
+                          for e in rules.values()}}
 
 
 def main(argv=None) -> dict:

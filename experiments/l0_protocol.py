@@ -57,16 +57,16 @@ from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy
 from toysae.family import FamilySpec, describe, draw_toy
 from toysae.l0 import (
     DEFAULT_RULE,
-    LIVE_WINDOW,
     PANEL,
-    argmin_rule,
     coarse_grid,
     confidence,
     elbow_rule,
+    live_window,
+    rule_name,
     search_k,
     search_score,
+    sweep_rules,
 )
-from toysae.l0_rules import alignment_rule, cross_seed_rule, live_c_dec_rule
 from toysae.metrics import s_n_for_width
 from toysae.run import run_sweep
 
@@ -181,7 +181,7 @@ def n_steps(setup: dict) -> int:
 def run_searches(store: Store, true_l0: float, setup: dict, train: bool) -> dict:
     """Every rule's search on ``store`` (training what a search asks for when ``train``);
     ``{rule: {"l0", "ks", "trainings"}}`` or ``{rule: {"missing": [k...]}}``."""
-    live_steps = min(LIVE_WINDOW, n_steps(setup))
+    live_steps = live_window(n_steps(setup))
     coarse = coarse_grid(k_max_of(true_l0, store.width))
     out = {}
     for rule in SEARCH_RULES:
@@ -203,7 +203,7 @@ def run_searches(store: Store, true_l0: float, setup: dict, train: bool) -> dict
             out[rule] = {"missing": list(err.args[0])}
             continue
         best = min(sorted(seen), key=lambda k: (seen[k], k))
-        name = f"argmin_s{store.n}_dec" if rule == "argmin_s_n_dec" else rule
+        name = rule_name(rule, store.n)
         out[rule] = {"rule_name": name, "l0": best, "ks": sorted(asked),
                      "per_seed": per_seed(store, rule, sorted(asked), live_steps),
                      "trainings": len(asked) * len(store.seeds),
@@ -221,27 +221,9 @@ def per_seed(store: Store, rule: str, ks: list, live_steps: int) -> list[float]:
     """The rule's estimate per seed (per pair of seeds for cross-seed agreement) over the
     k values its search trained; [] where the rule cannot say (fewer than 3 k values,
     too few live latents)."""
-    if len(ks) < 3:
-        return []
-
-    def stack(i):
-        return np.stack([np.stack([store.weights[(s, k)][i] for k in ks])
-                         for s in store.seeds])
-
-    try:
-        if rule == "argmax_cross_seed":
-            est = cross_seed_rule(ks, stack(0))
-        elif rule == "argmax_enc_dec_alignment":
-            est = alignment_rule(ks, stack(1), stack(0), stack(2) < live_steps)
-        elif rule == "argmin_live_c_dec":
-            est = live_c_dec_rule(ks, stack(0), stack(2) < live_steps)
-        else:
-            metric = f"s{store.n}_dec" if rule == "argmin_s_n_dec" else "c_dec"
-            est = argmin_rule(ks, [[store.records[(s, k)][metric] for k in ks]
-                                   for s in store.seeds])
-    except ValueError:
-        return []
-    return list(est.per_seed)
+    est = sweep_rules(ks, store.seeds, store.records, store.weights, store.n,
+                      n_steps(store.setup), {}).get(rule_name(rule, store.n))
+    return list(est.per_seed) if est is not None else []
 
 
 def row_of(searches: dict, true_l0: float) -> dict:

@@ -25,8 +25,9 @@ from .run import run_sweep
 from .tuner import TunerConfig, tune_l0
 
 __all__ = ["DEFAULT_RULE", "PANEL", "RULES", "L0Estimate", "argmax_rule", "argmin_rule",
-           "coarse_grid", "confidence", "elbow_rule", "find_l0", "search_k", "search_score",
-           "weight_rules"]
+           "coarse_grid", "confidence", "elbow_rule", "find_l0", "live_window", "rule_name",
+           "search_k", "search_score",
+           "sweep_rules", "weight_rules"]
 
 #: Every rule :func:`find_l0` can report; ``argmin_s_n_dec`` is reported under the name
 #: ``argmin_s{n}_dec`` of its n (:func:`~toysae.metrics.s_n_for_width`).
@@ -95,6 +96,12 @@ def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
 LIVE_WINDOW = 1000
 
 
+def live_window(n_steps: int) -> int:
+    """Steps within which a latent must have fired to count as live: :data:`LIVE_WINDOW`,
+    or the whole run if it is shorter."""
+    return min(LIVE_WINDOW, int(n_steps))
+
+
 def weight_rules(ks, seeds, weights: dict, n_steps: int, skipped: dict) -> list[L0Estimate]:
     """The rules of :mod:`toysae.l0_rules` (cross-seed agreement, encoder-decoder
     alignment, c_dec over live latents; ours, issue 19) on the trained weights of every
@@ -105,7 +112,7 @@ def weight_rules(ks, seeds, weights: dict, n_steps: int, skipped: dict) -> list[
         return np.stack([np.stack([weights[(s, k)][i] for k in ks]) for s in seeds])
 
     w_dec, w_enc = stack(0), stack(1)
-    live = stack(2) < min(LIVE_WINDOW, n_steps)
+    live = stack(2) < live_window(n_steps)
     out = []
     for name, fn in (("argmax_cross_seed", lambda: cross_seed_rule(ks, w_dec)),
                      ("argmax_enc_dec_alignment",
@@ -118,6 +125,49 @@ def weight_rules(ks, seeds, weights: dict, n_steps: int, skipped: dict) -> list[
             out.append(fn())
         except ValueError as err:
             skipped[name] = str(err)
+    return out
+
+
+def sweep_rules(ks, seeds, records: dict, weights: dict, n: int, n_steps: int,
+                skipped: dict) -> dict[str, L0Estimate]:
+    """Every rule of :data:`RULES` but the online tuner, on the SAEs of every ``(seed, k)``
+    trained: the curve rules (``argmin_c_dec``, ``argmin_s{n}_dec``, ``elbow_c_dec``) and
+    :func:`weight_rules`.  The one place a rule's name meets its function, shared by
+    :func:`find_l0` and the studies that re-score kept sweeps.
+
+    Args:
+      ks: the k values to read (at least 3 for any rule to apply).
+      seeds: the seeds trained.
+      records: ``{(seed, k): sweep record}`` (``c_dec``, ``s{n}_dec``).
+      weights: ``{(seed, k): (W_dec [h, d], W_enc [d, h], since_fired [h])}``.
+      n: the n of s_n^dec (:func:`~toysae.metrics.s_n_for_width`).
+      n_steps: training steps of each SAE (the live window is the last
+        ``min(LIVE_WINDOW, n_steps)``).
+      skipped: filled with ``{rule: reason}`` for each rule that cannot apply.
+
+    Returns:
+      ``{rule name: L0Estimate}`` (the s_n rule under ``argmin_s{n}_dec``).
+    """
+    ks = list(ks)
+
+    def curve(name):
+        return np.array([[records[(s, k)][name] for k in ks] for s in seeds])
+
+    out = {}
+    for name, fn in (("argmin_c_dec", lambda: argmin_rule(ks, curve("c_dec"), "argmin_c_dec")),
+                     (f"argmin_s{n}_dec",
+                      lambda: argmin_rule(ks, curve(f"s{n}_dec"), f"argmin_s{n}_dec")),
+                     ("elbow_c_dec", lambda: elbow_rule(ks, curve("c_dec"), "elbow_c_dec"))):
+        try:
+            out[name] = fn()
+        except ValueError as err:
+            skipped[name] = str(err)
+    if len(ks) < 3:  # the weight rules read a curve over k too
+        skipped.update({r: f"needs at least 3 k values; got {len(ks)}"
+                        for r in ("argmax_cross_seed", "argmax_enc_dec_alignment",
+                                  "argmin_live_c_dec")})
+        return out
+    out.update({e.rule: e for e in weight_rules(ks, seeds, weights, n_steps, skipped)})
     return out
 
 
@@ -202,7 +252,9 @@ def search_score(rule: str, k: float, seeds, records: dict, weights: dict, n: in
     return float(np.mean([records[(s, k)][metric] for s in seeds]))
 
 
-def _rule_name(rule: str, n: int) -> str:
+def rule_name(rule: str, n: int) -> str:
+    """The name a rule's estimate is reported under: ``argmin_s_n_dec`` as
+    ``argmin_s{n}_dec``, every other rule as itself."""
     return f"argmin_s{n}_dec" if rule == "argmin_s_n_dec" else rule
 
 
@@ -276,7 +328,7 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
     toy = build_toy(sweep_cfg.toy)  # once, for every sweep and the tuner
     width = sweep_cfg.sae.width
     n = s_n_for_width(width)
-    live_steps = min(LIVE_WINDOW, sweep_cfg.train.n_steps)
+    live_steps = live_window(sweep_cfg.train.n_steps)
     if k_max is None:
         k_max = float(min(np.ceil(3 * sweep_cfg.toy.true_l0), max(3, np.ceil(width / 2))))
     records, weights = {}, {}
@@ -298,24 +350,18 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
 
     search_k(score, coarse_grid(k_max, coarse_points))
     ks = sorted({k for _, k in records})
-
-    def curve(name):
-        return np.array([[records[(s, k)][name] for k in ks] for s in seeds])
-
-    rules = [argmin_rule(ks, curve("c_dec"), "argmin_c_dec"),
-             argmin_rule(ks, curve(f"s{n}_dec"), f"argmin_s{n}_dec"),
-             elbow_rule(ks, curve("c_dec"), "elbow_c_dec")]
     skipped = {}
-    rules += weight_rules(ks, seeds, weights, sweep_cfg.train.n_steps, skipped)
-    name = _rule_name(rule, n)
+    rules = sweep_rules(ks, seeds, records, weights, n, sweep_cfg.train.n_steps, skipped)
+    dead = np.array([[records[(s, k)]["dead_latents"] for k in ks] for s in seeds])
+    name = rule_name(rule, n)
     out = {
         "true_l0": sweep_cfg.toy.true_l0,
         "rule": name,
         "trainings": len(records),
         "ks": ks,
-        "dead_latents": curve("dead_latents").mean(axis=0).tolist(),
-        "estimates": {e.rule: {"l0": e.l0, "spread": e.spread, "per_seed": list(e.per_seed),
-                               "curve": list(e.curve)} for e in rules},
+        "dead_latents": dead.mean(axis=0).tolist(),
+        "estimates": {r: {"l0": e.l0, "spread": e.spread, "per_seed": list(e.per_seed),
+                          "curve": list(e.curve)} for r, e in rules.items()},
         "rules_not_applied": skipped,
     }
     if online:
