@@ -58,7 +58,8 @@ def make_toy(spec: dict):
                             spec.get("features"))
 
 
-def _compile_chunk(cfg: SweepConfig, toy, state, devices: int = 1):
+def _compile_chunk(cfg: SweepConfig, toy, state, devices: int = 1,
+                   seed_block: int | None = sweep_mod.SEED_BLOCK):
     """AOT-compiles the chunk program for ``cfg``; the executable is also what a later
     plain ``run_chunk`` call with the same shapes uses (jit's cache).  With ``devices``
     > 1, the sharded program (``run_chunk_sharded``) over the first ``devices`` devices,
@@ -84,11 +85,13 @@ def _compile_chunk(cfg: SweepConfig, toy, state, devices: int = 1):
         ks = sharding.place(sharding.pad_k(ks, size, 0), mesh, sharding.K_SPEC)
         keys, toy = sharding.place((keys, toy), mesh, sharding.REPLICATED)
         compiled = sweep_mod.run_chunk_sharded.lower(
-            state, jnp.int32(0), n_steps, toy, keys, ks, ks, mesh=mesh, **kw).compile()
+            state, jnp.int32(0), n_steps, toy, keys, ks, ks, mesh=mesh, seed_block=seed_block,
+            **kw).compile()
     else:
         compiled = run_chunk.lower(
             state, jnp.int32(0), n_steps, toy, keys, ks, ks,
-            groups=aux_groups(len(cfg.columns), opts), **kw,  # as train_sweep does
+            groups=aux_groups(len(cfg.columns), opts), seed_block=seed_block,
+            **kw,  # as train_sweep does
         ).compile()
     compile_s = time.perf_counter() - t0
     if sweep_mod.TRACE_COUNT["chunk"] == traces:  # cached: compiled earlier in this process
@@ -104,7 +107,9 @@ def chunk_job(spec: dict) -> dict:
 
     Spec: ``toy`` (see :func:`make_toy`), ``models``, ``length`` (steps per chunk),
     ``repeats``, ``warmup``, optional ``width``, ``batch``, ``dead_steps``, ``ks``,
-    ``arch`` (an architecture's name; default BatchTopK), ``devices`` (shard the models
+    ``arch`` (an architecture's name; default BatchTopK), ``seed_block`` (seeds stepped
+    together, default :data:`toysae.sweep.SEED_BLOCK`; null: every seed in one vmap, the
+    layout before issue 20), ``devices`` (shard the models
     over this many devices, the CPU's cores split into them: only in a fresh process,
     before JAX starts).
     """
@@ -119,7 +124,8 @@ def chunk_job(spec: dict) -> dict:
                               seeds=(0,) if ks else None, arch=spec.get("arch"))
     devices = int(spec.get("devices", 1))
     compiled, compile_s, (state, n_steps, toy, keys, ks_arr) = _compile_chunk(
-        cfg, toy, init_sweep_state(cfg, toy), devices)
+        cfg, toy, init_sweep_state(cfg, toy), devices,
+        spec.get("seed_block", sweep_mod.SEED_BLOCK))
     step = [0]
     logs = {}
 
@@ -139,7 +145,9 @@ def chunk_job(spec: dict) -> dict:
     samples_s = m * batch * steps_s
     gflops = common.gflops_of(samples_s, toy_info["dim"], width)
     return dict(
-        models=m, devices=devices, batch=batch, width=width, dim=toy_info["dim"],
+        models=m, devices=devices, seed_block=spec.get("seed_block", sweep_mod.SEED_BLOCK),
+        batch=batch,
+        width=width, dim=toy_info["dim"],
         length=length,
         ks=list(cfg.columns), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
         toy=toy_info, compile_s=compile_s, first_call_s=first_s,

@@ -55,6 +55,9 @@ FINAL_FILES = ("config.json", "state.msgpack", "metrics.json")
 #: is that of the unsharded program; a sweep sharded over devices (``--devices``) runs
 #: other matmul shapes and equals it to float rounding only (``tests/test_sharding.py``),
 #: so changes to the sharded program alone (e.g. ``run_chunk_sharded``) do not bump it.
+#: Nor does a change of the unsharded program's layout that moves float rounding only:
+#: stepping the seeds one after another (:data:`toysae.sweep.SEED_BLOCK`, issue 20)
+#: equals the one-vmap layout to 1e-5 (``tests/test_sweep.py``), as AuxK groups do.
 #:
 #: * 0: every run whose manifest records no version (trained before 2026-12-01).
 #: * 1: the code of 2026-12-01 (the training step of revision e5be67c).

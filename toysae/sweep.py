@@ -1,8 +1,9 @@
 """Many SAEs in one compiled program: every k × every seed of a :class:`SweepConfig`.
 
-Layout: the training state is stacked ``[S, K, ...]`` (seeds × k values).  One step is
-``vmap`` over seeds (each seed has its own batch) of ``vmap`` over k (the batch is
-shared, so the K encoders act on one input matrix as one large matmul).  Steps run in
+Layout: the training state is stacked ``[S, K, ...]`` (seeds × k values).  One step runs
+the seeds one after another (``lax.map``; each seed has its own batch), each a ``vmap``
+over k (the batch is shared, so the K encoders act on one input matrix as one large
+matmul); see :data:`SEED_BLOCK`.  Steps run in
 ``lax.scan`` chunks of ``chunk_steps``; between chunks the driver updates the progress
 bar, calls the optional callback and writes a checkpoint.  k and the step count are
 data, so every chunk and every sweep of the same shape reuse one compiled program.
@@ -73,6 +74,17 @@ def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
     return jax.vmap(jax.vmap(partial(init_state, opts=opts)))(params)
 
 
+#: Seeds stepped together (one ``vmap``) in the unsharded chunk program; blocks of this
+#: many run one after another (``run_chunk``'s ``seed_block``).  Chosen by measurement
+#: (issue 20; ``benchmarks/suite_jobs.py`` chunk job, main toy, 125 models = 5 seeds ×
+#: 25 k, 50-step chunks, 2 CPU cores, nothing else running): 733k model-samples/s one
+#: seed at a time against 630k with the 5 seeds in one vmap (929k against 824k with no
+#: latent dead, so no AuxK branch).  Per seed the step works on a fifth of the data at
+#: a time, and each seed's AuxK groups pick their branch on their own.  A one-seed
+#: sweep is the same program either way.
+SEED_BLOCK = 1
+
+
 def data_keys(seeds) -> jax.Array:
     """``[S]`` data-stream keys, one per seed."""
     return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(jnp.asarray(seeds))
@@ -141,12 +153,14 @@ def check_active(toy: ToyModel, most, where: str) -> None:
                          f"{worst} (or leave it unset for the dense path)")
 
 
-@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "groups"),
+@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "groups",
+                                   "seed_block"),
          donate_argnums=0)
 def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyModel,
               keys: jax.Array, k_start: jax.Array, k_end: jax.Array, *, opts: StepOptions,
               batch: int, length: int, schedule: tuple,
-              groups: tuple[tuple[int, int], ...] | None = None) -> tuple[TrainState, dict]:
+              groups: tuple[tuple[int, int], ...] | None = None,
+              seed_block: int | None = None) -> tuple[TrainState, dict]:
     """Runs ``length`` steps of every model from global step ``step0``.
 
     Steps at or beyond ``n_steps`` leave the state unchanged, so the last chunk of a
@@ -166,6 +180,9 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
       length: static chunk length.
       schedule: static ``(start, end, integer)`` of the k schedule.
       groups: static slices of the k axis (None: one group).
+      seed_block: static; each step runs the seeds in blocks of this many, one block
+        after another (``lax.map``), each block vmapped; it must divide the number of
+        seeds.  None: every seed in one vmap.
 
     Returns:
       ``(state, logs)`` with per-model means over the chunk's active steps
@@ -176,8 +193,14 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
 
     capped = toy.max_active is not None
 
-    def run_step(st, t):
-        ks = k_at(t, k_start, k_end, *schedule)
+    n_seeds = keys.shape[0]
+    blocked = seed_block is not None and seed_block < n_seeds
+    if blocked and n_seeds % seed_block:
+        raise ValueError(f"seed_block={seed_block} must divide the number of seeds "
+                         f"({n_seeds})")
+
+    def block_step(st, keys, ks, t):
+        """One step of the seeds in ``keys`` (state ``[s, K, ...]``)."""
         _, x, most = jax.vmap(lambda key: toy.draw(jax.random.fold_in(key, t), batch))(keys)
         if groups is None:
             st, logs = step(st, x, ks)
@@ -186,6 +209,23 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
             logs = tuple(jnp.concatenate([o[1][i] for o in outs], axis=1) for i in range(3))
             st = tuple(o[0] for o in outs)
         return st, logs + ((jnp.max(most),) if capped else ())
+
+    def run_step(st, t):
+        ks = k_at(t, k_start, k_end, *schedule)
+        if not blocked:
+            return block_step(st, keys, ks, t)
+        # [S, ...] -> [S / b, b, ...]: blocks one after another, each vmapped.
+        n_blocks = n_seeds // seed_block
+
+        def split(a):
+            return a.reshape((n_blocks, seed_block) + a.shape[1:])
+
+        st, logs = jax.lax.map(lambda args: block_step(*args, ks, t),
+                               (jax.tree.map(split, st), split(keys)))
+        st = jax.tree.map(lambda a: a.reshape((n_seeds,) + a.shape[2:]), st)
+        logs = tuple(v.reshape((n_seeds,) + v.shape[2:]) for v in logs[:3]) + (
+            (jnp.max(logs[3]),) if capped else ())
+        return st, logs
 
     def skip_step(st, t):
         zero = jnp.zeros(keys.shape + k_start.shape, jnp.float32)
@@ -214,12 +254,12 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
 _chunk_body = run_chunk.__wrapped__
 
 
-@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "mesh"),
-         donate_argnums=0)
+@partial(jax.jit, static_argnames=("opts", "batch", "length", "schedule", "mesh",
+                                   "seed_block"), donate_argnums=0)
 def run_chunk_sharded(state: TrainState, step0: jax.Array, n_steps: jax.Array,
                       toy: ToyModel, keys: jax.Array, k_start: jax.Array, k_end: jax.Array,
                       *, opts: StepOptions, batch: int, length: int, schedule: tuple,
-                      mesh) -> tuple[TrainState, dict]:
+                      mesh, seed_block: int | None = None) -> tuple[TrainState, dict]:
     """:func:`run_chunk` with the models split over ``mesh``'s ``"models"`` axis, each
     device running its own slice as an unsharded sweep (:func:`jax.shard_map`).
 
@@ -230,7 +270,8 @@ def run_chunk_sharded(state: TrainState, step0: jax.Array, n_steps: jax.Array,
     (Under plain sharding, GSPMD made every step all-reduce the branch choice and the
     threshold search's loop condition, and AuxK groups could not be used.)
 
-    The arguments are those of :func:`run_chunk` (without ``groups``), with the k axis
+    The arguments are those of :func:`run_chunk` (without ``groups``; ``seed_block``
+    applies on every device), with the k axis
     of ``state``, ``k_start`` and ``k_end`` padded to a multiple of the mesh size
     (:func:`toysae.sharding.pad_k`) and placed with ``toysae.sharding.STATE_SPEC`` /
     ``K_SPEC``, and ``mesh`` (static): :func:`toysae.sharding.model_mesh`.
@@ -243,7 +284,7 @@ def run_chunk_sharded(state: TrainState, step0: jax.Array, n_steps: jax.Array,
     n_local = k_end.shape[0] // mesh.size
     groups = aux_groups(n_local, opts)
     local = partial(_chunk_body, opts=opts, batch=batch, length=length,
-                    schedule=schedule, groups=groups)
+                    schedule=schedule, groups=groups, seed_block=seed_block)
     spec_k = P(None, sharding.AXIS)
     logs_spec = {"loss": spec_k, "mse": spec_k, "l0": spec_k}
     if toy.max_active is not None:
@@ -490,12 +531,13 @@ def train_sweep(
         if sharded:
             state, logs = run_chunk_sharded(
                 state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
-                opts=opts, batch=t.batch_size, length=length, schedule=schedule, mesh=mesh)
+                opts=opts, batch=t.batch_size, length=length, schedule=schedule, mesh=mesh,
+                seed_block=SEED_BLOCK)
         else:
             state, logs = run_chunk(
                 state, jnp.int32(step), jnp.int32(n_steps), toy, keys, k_start, k_end,
                 opts=opts, batch=t.batch_size, length=length, schedule=schedule,
-                groups=groups,
+                groups=groups, seed_block=SEED_BLOCK,
             )
         logs = unpadded(logs)
         if global_logs:  # sharded over other processes' devices too: gather to NumPy
