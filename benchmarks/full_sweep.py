@@ -13,9 +13,10 @@ checkpoints, an interrupted one resumes there, and ``timing.json`` sums the trai
 seconds over every session.  A directory that already holds the finished run is not
 retrained (its recorded time is reported).  It prints, and writes to ``--out`` (default
 ``benchmarks/full_sweep.json``, atomically), the training seconds, how many sessions
-they took, this session's wall time including evaluation, model-samples/s, and the
-machine.  The config is exactly the one ``experiments/main_toy.py`` trains (digest
-8cf49d145dd85973 at full budget), but in its own directory, so the cached run in
+they took, this session's wall time including evaluation, model-samples/s, the
+machine, the process's peak RSS and the engine's seed layout
+(``toysae.sweep.SEED_BLOCK``).  The config is exactly the one ``experiments/main_toy.py``
+trains (digest 8cf49d145dd85973 at full budget), but in its own directory, so the cached run in
 ``runs/`` is not reused.
 """
 
@@ -30,6 +31,7 @@ import suite_common as common
 from quiet import LoadMonitor
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, presets, run_sweep
+from toysae import sweep as sweep_mod
 from toysae.sharding import local_devices
 from toysae.store import run_dir_for
 
@@ -101,6 +103,10 @@ def main(argv=None) -> dict:
         "model_samples_s": None if not res.train_s else round(n_models * per_model / res.train_s),
         "paper_budget": paper,
         "under_40_min": (res.train_s < 40 * 60) if paper and res.train_s else None,
+        "under_25_min": (wall < 25 * 60) if paper and trained_here else None,
+        "wall_s": round(wall, 1),
+        "peak_rss_bytes": common.max_rss_bytes(),
+        "seed_block": sweep_mod.SEED_BLOCK,
     }
     common.atomic_write_json(args.out, out)
     print(json.dumps({k: v for k, v in out.items() if k != "machine"}, indent=1))
