@@ -7,6 +7,7 @@ Usage::
   python benchmarks/full_sweep.py --dir /tmp/full_sweep             # the real thing
   python benchmarks/full_sweep.py --dir /tmp/fs --samples 1024000   # a quick check
   python benchmarks/full_sweep.py --dir /tmp/full_sweep --devices 2 # cores as 2 devices
+  python benchmarks/full_sweep.py --dir /tmp/sw25 --seeds 0 --samples 4096000  # 25 SAEs
 
 It trains into ``--dir`` through the run store (``toysae.run_sweep``), so the run
 checkpoints, an interrupted one resumes there, and ``timing.json`` sums the training
@@ -40,13 +41,15 @@ KS = tuple(float(k) for k in range(1, 26))
 SEEDS = (0, 1, 2, 3, 4)
 
 
-def sweep_config(samples: int | None, n_eval: int | None = None) -> SweepConfig:
+def sweep_config(samples: int | None, n_eval: int | None = None,
+                 seeds: tuple[int, ...] = SEEDS) -> SweepConfig:
     """The paper's main sweep; ``samples`` and ``n_eval`` override the 15M-sample budget
-    and the 100k-sample evaluation set (for quick checks)."""
+    and the 100k-sample evaluation set (for quick checks), ``seeds`` its seeds (one seed:
+    the 25-model k sweep of issue 20's 1M model-samples/s target)."""
     over = {k: v for k, v in (("samples", samples), ("n_eval", n_eval)) if v is not None}
     train = TrainConfig(**over)
     return SweepConfig(toy=presets.get("paper-main"), sae=SAEConfig(width=50), train=train,
-                       ks=KS, seeds=SEEDS)
+                       ks=KS, seeds=seeds)
 
 
 def main(argv=None) -> dict:
@@ -59,6 +62,9 @@ def main(argv=None) -> dict:
                     help="evaluation samples (default 100k; fewer for a quick check)")
     ap.add_argument("--devices", type=int, default=None,
                     help="shard the models over N devices (CPU cores split into N)")
+    ap.add_argument("--seeds", default="0,1,2,3,4",
+                    help="comma-separated seeds (default 0-4, the paper's; 0 alone: the "
+                         "25-model sweep)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -70,8 +76,14 @@ def main(argv=None) -> dict:
         devices = local_devices(args.devices)
     except ValueError as err:
         ap.error(f"--{err}")
-    cfg = sweep_config(args.samples, args.n_eval)
-    paper = args.samples is None
+    try:
+        seeds = tuple(int(v) for v in args.seeds.split(","))
+    except ValueError:
+        ap.error(f"--seeds={args.seeds!r}; expected comma-separated integers")
+    if len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds={args.seeds!r}; expected distinct seeds")
+    cfg = sweep_config(args.samples, args.n_eval, seeds)
+    paper = args.samples is None and seeds == SEEDS
     run_dir = run_dir_for(cfg, args.dir)
     timing = run_dir / "timing.json"
     before = json.loads(timing.read_text()) if timing.exists() else None
@@ -86,7 +98,7 @@ def main(argv=None) -> dict:
         sessions.append({"wall_s": round(wall, 1), "started_at_step":
                          before.get("step", 0) if before else 0, "load": mon.result()})
         common.atomic_write_json(sessions_file, sessions)
-    n_models = len(KS) * len(SEEDS)
+    n_models = len(KS) * len(seeds)
     per_model = cfg.train.n_steps * cfg.train.batch_size
     out = {
         "machine": common.machine_info(),
