@@ -31,7 +31,10 @@ at about 17 hours. ``--quick``: 2 small members per split, 200k samples, seeds 0
 Output: ``figures/l0_protocol.json`` (``*_quick`` with ``--quick``): settings, per
 member-width rows (each rule's estimate, error, trainings; the default rule's
 confidence), hit rates per split, width and rule (within ±1 and within 10%), the rule
-chosen on ``choose`` at width g, trainings and seconds.
+chosen on ``choose`` at width g, trainings and seconds: ``train_s`` is wall time
+(it includes any time the process was stopped, e.g. for a quiet benchmark beside it),
+``cpu_s`` the process's CPU time over all threads (None in rows trained before it
+was recorded).
 
 ``--variant schedule`` trains every SAE with the paper's A.8 remedy instead of a constant
 k: k falls linearly from k_max (the search range's top) to its target between 10% and
@@ -107,7 +110,8 @@ class Store:
         self.k_start = k_start  # a k schedule from here down to each k (None: constant)
         self.seeds = tuple(setup["seeds"])
         self.n = s_n_for_width(width)
-        self.train_s = 0.0
+        self.train_s = 0.0  # wall seconds of training (pauses of the process included)
+        self.cpu_s = None  # CPU seconds of training, all threads (None: not recorded)
         self.records, self.weights = {}, {}
         self._toy = None
         if path.is_file():
@@ -127,6 +131,7 @@ class Store:
                 self.records[(s, k)] = {m: float(z["metrics"][i, j, c])
                                         for c, m in enumerate(names)}
         self.train_s = float(z["train_s"])
+        self.cpu_s = float(z["cpu_s"]) if "cpu_s" in z.files else None
 
     @property
     def ks(self) -> list[float]:
@@ -147,9 +152,11 @@ class Store:
             extra = {"k_start": tuple(max(self.k_start, k) for k in new)}
         cfg = SweepConfig(toy=self.toy_cfg, sae=SAEConfig(width=self.width), train=train,
                           ks=new, seeds=self.seeds, **extra)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = run_sweep(cfg, None, progress=False, toy=self._toy)
         self.train_s += time.perf_counter() - t0
+        if self.cpu_s is not None or not self.records:  # a store with no CPU time stays so
+            self.cpu_s = (self.cpu_s or 0.0) + time.process_time() - c0
         w_dec, w_enc = (np.asarray(res.state.params[n]) for n in ("W_dec", "W_enc"))
         since = np.asarray(res.state.since_fired)
         for rec in res.records:
@@ -170,7 +177,8 @@ class Store:
                  since=np.stack([[self.weights[(s, k)][2] for k in ks] for s in seeds]),
                  metrics=np.array([[[self.records[(s, k)][m] for m in names] for k in ks]
                                    for s in seeds]),
-                 metric_names=np.array(names), train_s=self.train_s)
+                 metric_names=np.array(names), train_s=self.train_s,
+                 **({} if self.cpu_s is None else {"cpu_s": self.cpu_s}))
         tmp.replace(self.path)
 
 
@@ -316,6 +324,8 @@ def main(argv=None) -> dict:
                "chosen_on_choose_split": choose(rates),
                "trainings": sum(r["trainings_all_rules"] for r in rows),
                "train_s": round(sum(r["train_s"] for r in rows), 1),
+               "cpu_s": round(sum(r["cpu_s"] for r in rows if r.get("cpu_s") is not None), 1),
+               "rows_without_cpu_s": sum(r.get("cpu_s") is None for r in rows),
                "partial": len(rows) < sum(len(m) for _, m in splits.values()) * len(WIDTHS)}
         write_json(Path(args.fig_dir) / f"{stem}.json", out)
         return out
@@ -345,6 +355,7 @@ def main(argv=None) -> dict:
                              "shape": d["shape"], "corr_scale": d["corr_scale"],
                              "width_name": w, "width": width, "ks_trained": store.ks,
                              "trainings_all_rules": total, "train_s": round(store.train_s, 1),
+                             "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
                              "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
                              **row_of(searches, d["true_l0"])})
                 out = write()
