@@ -3,6 +3,7 @@
 Usage::
 
   python benchmarks/profile_components.py --models 1 25
+  python benchmarks/profile_components.py --models 1 25 --out benchmarks/profile.json
 
 Each component runs ``--length`` times inside one jitted ``lax.fori_loop`` (the loop
 index perturbs the input so nothing is hoisted), so dispatch overhead is amortised.
@@ -16,10 +17,13 @@ import argparse
 import dataclasses
 import time
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import suite_common as common
+from quiet import LoadMonitor
 
 from toysae import presets
 from toysae.config import SAEConfig, SweepConfig, TrainConfig
@@ -69,7 +73,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=int, nargs="+", default=[1, 25])
     ap.add_argument("--length", type=int, default=20)
+    ap.add_argument("--out", type=Path, help="also write the timings as JSON here, with the "
+                    "machine and what other processes took of the CPU meanwhile")
     args = ap.parse_args()
+    every = {}
+    monitor = LoadMonitor().__enter__()
     toy = presets.build("paper-main")
     key = jax.random.key(0)
     for m in args.models:
@@ -119,6 +127,13 @@ def main():
             print(f"{name:>28}: {ms:8.3f}")
         floor = res["five matmuls only"]
         print(f"{'matmul-only ceiling':>28}: {m * BATCH / floor * 1e3:,.0f} model-samples/s")
+        every[str(m)] = {"ms_per_step": res,
+                         "matmul_only_ceiling_samples_s": m * BATCH / floor * 1e3}
+    monitor.__exit__(None, None, None)
+    if args.out:
+        common.atomic_write_json(args.out, {
+            "machine": common.machine_info(), "batch": BATCH, "length": args.length,
+            "models": every, "load": monitor.result()})
 
 
 if __name__ == "__main__":

@@ -79,6 +79,40 @@ def test_full_sweep_benchmark_records_one_end_to_end_session(tmp_path):
         assert _positive(res["train_s"]) and _positive(res["model_samples_s"])
         assert res["end_to_end"] and len(res["sessions"]) == 1, call
         assert res["paper_budget"] is False and res["under_40_min"] is None
+        assert res["under_25_min"] is None and res["peak_rss_bytes"] > 0
+        assert res["wall_s"] >= res["train_s"]
+        rec = res["recovery"]
+        assert rec["k"] == 11.0 and len(rec["mcc_per_seed"]) == 5
+        assert 1.0 <= rec["argmin_c_dec"] <= 25.0
+
+
+def test_full_sweep_benchmark_times_the_25_model_sweep(tmp_path):
+    """full_sweep.py --seeds 0: the same end-to-end timing for k = 1..25 at one seed."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "full_sweep.py"), "--dir",
+           str(tmp_path / "runs"), "--seeds", "0", "--samples", "2048", "--n-eval", "256",
+           "--no-progress", "--out", str(tmp_path / "sw25.json")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads((tmp_path / "sw25.json").read_text())
+    assert res["models"] == 25 and res["paper_budget"] is False
+    bad = subprocess.run(cmd[:-2] + ["--seeds", "0,0"], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert bad.returncode == 2 and "--seeds='0,0'; expected distinct seeds" in bad.stderr
+
+
+def test_layout_ab_times_both_seed_layouts(tmp_path):
+    """benchmarks/layout_ab.py runs both seed layouts per round (fresh processes) and
+    writes their rates, the ratio and the load."""
+    out = tmp_path / "ab.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "layout_ab.py"), "--models", "50",
+           "--rounds", "1", "--repeats", "1", "--length", "2", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert {r["layout"] for r in res["runs"]} == {"seeds one after another",
+                                                  "seeds in one vmap"}
+    assert all(_positive(v) for v in res["median_samples_s"].values())
+    assert res["ratio_of_medians"] > 0 and "others_share" in res["load"]
 
 
 def test_generator_saelens_measures_our_generator(monkeypatch):
