@@ -456,6 +456,91 @@ def render_find_l0_main(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: A member-width where the SAEs at the k nearest the true L0 reach this seed-mean MCC
+#: counts as "recoverable" in the protocol's report (ours): below it the trained
+#: features are not the true ones at the true L0, so no rule reading them has a right k.
+RECOVERABLE_MCC = 0.9
+_SPLIT_ORDER = ("choose", "held_out", "fresh")
+_WIDTH_ORDER = ("g", "g/2", "2g")
+
+
+def _protocol_header(data: dict) -> str:
+    s = data["settings"]
+    rev = (data.get("provenance") or {}).get("code_revision") or "?"
+    n_all = sum(len(v["members"]) for v in s["splits"].values()) * len(s["widths"])
+    done = len(data["rows"])
+    return (f"Budget: {s['samples']:,} samples per SAE, batch {s['batch_size']}, lr "
+            f"{s['lr']:g}, seeds {', '.join(map(str, s['seeds']))}, variant "
+            f"`{s['variant']}`; {done} of {n_all} member-widths"
+            f"{' (a partial run)' if data['partial'] else ''}; {data['trainings']:,} "
+            f"trainings, {data['train_s'] / 3600:.1f} h of training wall time on 2 cores "
+            "(including any time the run was paused for a quiet benchmark)"
+            + (f", {data['cpu_s'] / 3600:.1f} CPU-hours over the "
+               f"{done - data['rows_without_cpu_s']} member-widths that record them"
+               if data.get("cpu_s") else "")
+            + f" (revision {rev[:7]}).")
+
+
+def _recoverable(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if (r.get("mcc_at_true_k") or {}).get("mcc", 0.0)
+            >= RECOVERABLE_MCC]
+
+
+def _protocol_cells(data: dict):
+    """``(split, width, rows)`` in the report's order, for the splits and widths run."""
+    for split in _SPLIT_ORDER:
+        for w in _WIDTH_ORDER:
+            rows = [r for r in data["rows"] if r["split"] == split and r["width_name"] == w]
+            if rows:
+                yield split, w, rows
+
+
+def _rate(rows: list[dict], rule: str, key: str = "within_1") -> str:
+    hits = [r["estimates"][rule][key] for r in rows if "l0" in r["estimates"].get(rule, {})]
+    return f"{np.mean(hits):.0%} ({sum(hits)}/{len(hits)})" if hits else "–"
+
+
+def render_l0_protocol(data: dict) -> str:
+    """The fair protocol's hit rates per split, width and rule
+    (``figures/l0_protocol.json``), beside the members a rule could get right."""
+    chosen = data.get("chosen_on_choose_split")
+    lines = [_protocol_header(data), "",
+             f"Rule chosen on the choosing split (width g, most hits within ±1, ties to fewer "
+             f"trainings): **`{chosen}`**. \"recoverable\": the SAEs at the k nearest the "
+             f"true L0 reach a seed-mean MCC of at least {RECOVERABLE_MCC} (ours), so a right "
+             "answer exists in the trained features.", "",
+             "| split | width | rule | within ±1 | within 10% | within ±1, recoverable "
+             "members | trainings (mean) | called reliable | within ±1 when reliable |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for split, w, rows in _protocol_cells(data):
+        rates = data["hit_rates"].get(split, {}).get(w, {})
+        rec = _recoverable(rows)
+        for rule in sorted(rates, key=lambda r: (r != chosen, r)):
+            r = rates[rule]
+            when = r["within_1_when_reliable"]
+            lines.append(
+                f"| {split} | {w} | `{rule}` | {_rate(rows, rule)} | "
+                f"{_rate(rows, rule, 'within_10pct')} | {_rate(rec, rule)} | "
+                f"{r['trainings_mean']:.1f} | {r['reliable_fraction']:.0%} | "
+                + (f"{when:.0%}" if when is not None else "–") + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_l0_protocol_summary(data: dict) -> str:
+    """The README's lines on the protocol: the chosen rule's hit rates per split and
+    width, and how many members were recoverable at all."""
+    chosen = data.get("chosen_on_choose_split")
+    lines = [_protocol_header(data), "",
+             f"Rule chosen on the choosing split: `{chosen}`.", "",
+             "| split | width | members | recoverable | within ±1 | within ±1, recoverable "
+             "members |", "|---|---|---|---|---|---|"]
+    for split, w, rows in _protocol_cells(data):
+        rec = _recoverable(rows)
+        lines.append(f"| {split} | {w} | {len(rows)} | {len(rec)} | {_rate(rows, chosen)} | "
+                     f"{_rate(rec, chosen)} |")
+    return "\n".join(lines) + "\n"
+
+
 def render_local_minimum(data: dict) -> str:
     """The small toy's k = 2 local minimum by training variant (``figures/local_minimum.json``)."""
     s = data["settings"]
@@ -513,6 +598,107 @@ def render_performance(data: dict) -> str:
     return markdown(data).rstrip("\n") + "\n"
 
 
+def _load_words(load: dict | None) -> str:
+    if not load:
+        return "load not recorded, so not a quiet-machine figure"
+    share = load.get("others_share")
+    if share is None:
+        return "load not recorded, so not a quiet-machine figure"
+    return (f"other processes took {share:.1%} of the CPU meanwhile"
+            + ("" if load.get("quiet") else ", so **not** a quiet-machine figure"))
+
+
+def render_end_to_end(data: dict) -> str:
+    """One sweep trained end to end through the run store (``benchmarks/full_sweep.py``):
+    wall time, training rate, peak memory, and whether the machine was quiet."""
+    m = data["machine"]
+    sessions = data.get("sessions") or []
+    load = sessions[0].get("load") if len(sessions) == 1 else None
+    devices = data.get("devices") or 1
+    wall = data.get("wall_s") or (sessions[0]["wall_s"] if sessions else None)
+    rss = data.get("peak_rss_bytes")
+    n = data["models"] * data["samples_per_model"]
+    lines = [f"{data['models']} SAEs × {data['samples_per_model']:,} samples "
+             f"({n / 1e6:,.0f}M model-samples), "
+             f"{'one device' if devices == 1 else f'sharded over {devices} devices'}, "
+             f"revision {m.get('git_commit') or '?'}, {m.get('date', '?')[:16]}: "
+             + (f"**{wall / 60:.1f} min end to end** ({wall:,.0f} s from the "
+                "`run_sweep` call: compilation, training, evaluation; the interpreter's "
+                "start and imports not counted), " if wall else "")
+             + (f"**{n / wall:,.0f} model-samples/s end to end**, " if wall else "")
+             + f"{data['train_s']:,.0f} s of training ({data['model_samples_s']:,} "
+             "model-samples/s while training)"
+             + (f", peak RSS {rss / 2**30:.2f} GiB" if rss else "")
+             + f"; {_load_words(load)}."
+             + ("" if data.get("end_to_end") else " (Resumed over several sessions: not "
+                "an end-to-end figure.)")]
+    rec = data.get("recovery")
+    if rec:
+        lines.append(f"What it learned: MCC at k = {rec['k']:g} (nearest the true L0) per seed "
+                     f"{', '.join(f'{v:.4f}' for v in rec['mcc_per_seed'])}; the seed-mean "
+                     f"c_dec is smallest at k = {rec['argmin_c_dec']:g}.")
+    return "\n\n".join(lines) + "\n"
+
+
+def render_layout_ab(data: dict) -> str:
+    """The seed-layout A/B (``benchmarks/layout_ab.py``)."""
+    st, m = data["settings"], data["machine"]
+    rates = data["median_samples_s"]
+    lines = [f"{st['models']} SAEs on the main toy, {st['rounds']} rounds alternating which "
+             f"layout goes first, each the median of {st['repeats']} chunks of "
+             f"{st['length']} steps in a fresh process (revision {m.get('git_commit') or '?'}"
+             f"; {_load_words(data.get('load'))}):", "",
+             "| layout | median model-samples/s | per round |", "|---|---:|---|"]
+    for name, rate in rates.items():
+        per = [r["samples_s"] for r in data["runs"] if r["layout"] == name]
+        lines.append(f"| {name} | {rate:,.0f} | {', '.join(f'{v / 1e3:,.0f}k' for v in per)} |")
+    lines += ["", f"Ratio of the medians {data['ratio_of_medians']:.3f}; median of the rounds' "
+              f"paired ratios {data['median_paired_ratio']:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def render_profile(data: dict) -> str:
+    """Where one step's time goes (``benchmarks/profile_components.py --out``)."""
+    m = data["machine"]
+    lines = [f"`profile_components.py` (revision {m.get('git_commit') or '?'}; "
+             f"{_load_words(data.get('load'))}), ms per step of B = {data['batch']}, each "
+             f"part looped {data['length']} times in one program:", "",
+             "| part | " + " | ".join(f"M = {k}" for k in data["models"]) + " |",
+             "|---|" + "---:|" * len(data["models"])]
+    names = list(next(iter(data["models"].values()))["ms_per_step"])
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{v['ms_per_step'][name]:.3f}" for v in data["models"].values()) + " |")
+    lines.append("| matmul-only ceiling, model-samples/s | " + " | ".join(
+        f"{v['matmul_only_ceiling_samples_s']:,.0f}" for v in data["models"].values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_speed_summary(data: dict) -> str:
+    """The README's speed lines from the benchmark suite (``benchmarks/results.json``):
+    the 25-model sweep against SAELens in the same run, and a single SAE."""
+    base = data.get("baselines") or {}
+    sweeps = {(e["models"], e.get("devices", 1)): e for e in data.get("sweep") or []}
+    lens = (base.get("saelens") or {}).get("samples_s")
+    single = (data.get("single") or {}).get("samples_s")
+    total = (data.get("load") or {}).get("total")
+    rev = (data.get("machine") or {}).get("git_commit") or "?"
+    lines = [f"Benchmark suite, revision {rev} ({_load_words(total)}); chunk programs "
+             "after warm-up, compilation excluded:", ""]
+    for (m, dev), e in sorted(sweeps.items()):
+        if m not in (25, 125):
+            continue
+        ratio = f", {e['samples_s'] / lens:.2f}× SAELens" if lens else ""
+        lines.append(f"- {m} SAEs{'' if dev == 1 else f' sharded over {dev} devices'}: "
+                     f"{e['samples_s']:,.0f} model-samples/s{ratio}")
+    if lens:
+        lines.append(f"- SAELens {base['saelens']['version']} BatchTopK, same toy, one SAE: "
+                     f"{lens:,.0f} samples/s")
+    if single:
+        lines.append(f"- one SAE through `train_sweep`: {single:,.0f} samples/s")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True)
 class Report:
     """One generated block: ``page`` and ``source`` are paths relative to the repository."""
@@ -548,8 +734,25 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_l0_study),
     Report("find-l0-main", "docs/l0-study.md", "figures/find_l0_main.json",
            render_find_l0_main),
+    Report("l0-protocol", "docs/l0-study.md", "figures/l0_protocol.json",
+           render_l0_protocol),
+    Report("l0-protocol-summary", "README.md", "figures/l0_protocol.json",
+           render_l0_protocol_summary),
     Report("performance", "docs/performance.md", "benchmarks/results.json",
            render_performance),
+    Report("speed-summary", "docs/performance.md", "benchmarks/results.json",
+           render_speed_summary),
+    Report("speed", "README.md", "benchmarks/results.json", render_speed_summary),
+    Report("full-sweep", "docs/performance.md", "benchmarks/full_sweep_15m_quiet.json",
+           render_end_to_end),
+    Report("full-sweep-summary", "README.md", "benchmarks/full_sweep_15m_quiet.json",
+           render_end_to_end),
+    Report("sweep-25-1dev", "docs/performance.md", "benchmarks/sweep25_4m_quiet.json",
+           render_end_to_end),
+    Report("sweep-25-2dev", "docs/performance.md", "benchmarks/sweep25_4m_quiet_2dev.json",
+           render_end_to_end),
+    Report("layout-ab", "docs/performance.md", "benchmarks/layout_ab.json", render_layout_ab),
+    Report("profile", "docs/performance.md", "benchmarks/profile_quiet.json", render_profile),
     Report("generator-speed", "docs/performance.md", "benchmarks/generator_saelens.json",
            render_generator_speed),
 )}
