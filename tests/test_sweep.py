@@ -181,7 +181,9 @@ def test_seed_block_must_divide_the_seeds():
     from toysae.sweep import data_keys, run_chunk, step_options
 
     ks = jnp.asarray(cfg.ks, jnp.float32)
-    with pytest.raises(ValueError, match="seed_block=2 must divide the number of seeds"):
-        run_chunk(init_sweep_state(cfg, toy), jnp.int32(0), jnp.int32(10), toy,
-                  data_keys(cfg.seeds), ks, ks, opts=step_options(cfg), batch=256,
-                  length=5, schedule=(0, None, True), seed_block=2)
+    for bad, match in ((2, "seed_block=2 must divide the number of seeds"),
+                       (0, "seed_block=0; expected None or an integer >= 1")):
+        with pytest.raises(ValueError, match=match):
+            run_chunk(init_sweep_state(cfg, toy), jnp.int32(0), jnp.int32(10), toy,
+                      data_keys(cfg.seeds), ks, ks, opts=step_options(cfg), batch=256,
+                      length=5, schedule=(0, None, True), seed_block=bad)

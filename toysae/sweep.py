@@ -194,6 +194,8 @@ def run_chunk(state: TrainState, step0: jax.Array, n_steps: jax.Array, toy: ToyM
     capped = toy.max_active is not None
 
     n_seeds = keys.shape[0]
+    if seed_block is not None and (not isinstance(seed_block, int) or seed_block < 1):
+        raise ValueError(f"seed_block={seed_block!r}; expected None or an integer >= 1")
     blocked = seed_block is not None and seed_block < n_seeds
     if blocked and n_seeds % seed_block:
         raise ValueError(f"seed_block={seed_block} must divide the number of seeds "
