@@ -41,7 +41,7 @@ def full_sweep(quick: bool, out_dir: str, progress: bool) -> dict:
     cfg = res.config
     ks, seeds = list(cfg.ks), list(cfg.seeds)
     rec = {(r["seed"], r["k"]): r for r in res.records}
-    w_dec, w_enc = (np.asarray(res.state.params[n]) for n in ("W_dec", "W_enc"))
+    w_dec, w_enc = (np.asarray(res.state.params[p]) for p in ("W_dec", "W_enc"))
     since = np.asarray(res.state.since_fired)
     weights = {(s, k): (w_dec[i, j], w_enc[i, j], since[i, j])
                for i, s in enumerate(seeds) for j, k in enumerate(ks)}

@@ -157,7 +157,7 @@ class Store:
         self.train_s += time.perf_counter() - t0
         if self.cpu_s is not None or not self.records:  # a store with no CPU time stays so
             self.cpu_s = (self.cpu_s or 0.0) + time.process_time() - c0
-        w_dec, w_enc = (np.asarray(res.state.params[n]) for n in ("W_dec", "W_enc"))
+        w_dec, w_enc = (np.asarray(res.state.params[p]) for p in ("W_dec", "W_enc"))
         since = np.asarray(res.state.since_fired)
         for rec in res.records:
             i, j = self.seeds.index(rec["seed"]), new.index(rec["k"])
@@ -308,7 +308,8 @@ def main(argv=None) -> dict:
     store_dir.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in setup.items() if k != "spec"} | {
         "family": dataclasses.asdict(FamilySpec(**setup["spec"])),
-        "splits": {n: {"family_seed": s, "members": list(m)} for n, (s, m) in splits.items()},
+        "splits": {name: {"family_seed": s, "members": list(m)}
+                   for name, (s, m) in splits.items()},
         "widths": WIDTHS, "rules": SEARCH_RULES + ("elbow_c_dec",),
         "default_rule": DEFAULT_RULE, "k_max": "min(ceil(3 * true L0), max(3, ceil(width/2)))",
         "variant": args.variant} | ({"schedule": f"k from k_max to k between "
