@@ -523,6 +523,24 @@ def render_l0_protocol(data: dict) -> str:
                 f"{_rate(rows, rule, 'within_10pct')} | {_rate(rec, rule)} | "
                 f"{r['trainings_mean']:.1f} | {r['reliable_fraction']:.0%} | "
                 + (f"{when:.0%}" if when is not None else "–") + " |")
+    lines += ["", f"Every member-width, with the chosen rule's estimate (`{chosen}`), so that a "
+              "user can see which kinds of toy model it gets right: the ratio of features "
+              "to dimensions (above 1: superposition), the true L0, and the MCC a right "
+              "answer would reach.", "",
+              "| split | width | member | g | d | g/d | true L0 | MCC at k nearest the true "
+              "L0 | estimate | within ±1 | called reliable |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for split, w, rows in _protocol_cells(data):
+        for r in rows:
+            e = r["estimates"].get(chosen, {})
+            mcc = (r.get("mcc_at_true_k") or {}).get("mcc")
+            conf = r.get("confidence") or {}
+            lines.append(
+                f"| {split} | {w} | {r['index']} | {r['g']} | {r['d']} | {r['g'] / r['d']:.2f} "
+                f"| {r['true_l0']:.2f} | {'–' if mcc is None else f'{mcc:.3f}'} | "
+                f"{'–' if 'l0' not in e else format(e['l0'], 'g')} | "
+                f"{'yes' if e.get('within_1') else 'no'} | "
+                f"{'yes' if conf.get('reliable') else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
