@@ -24,9 +24,10 @@ that was not trained is reported as such.
 Budget (ours; the paper has none for this): 2M samples per SAE, batch 1024 (at batch 256
 the batch-level L0 fluctuates enough that clean members missed by one or two in the
 first study), lr 3e-4, seeds 0-1 (cross-seed agreement needs two; ``find-l0``'s default
-is three). Chosen so that width g fits in about two hours on 2 cores: at 3M samples and
-three seeds a member-width took 375 s (g = 172, d = 111), which put the three widths
-at about 17 hours. ``--quick``: 2 small members per split, 200k samples, seeds 0-1.
+is three). Cut from 3M samples and three seeds after the first member-width took 375 s
+there (g = 172, d = 111); high-L0 members cost far more than that first one (their
+searches train k up to half the width), so even at this budget width g spans sessions.
+``--quick``: 2 small members per split, 200k samples, seeds 0-1.
 
 Output: ``figures/l0_protocol.json`` (``*_quick`` with ``--quick``): settings, per
 member-width rows (each rule's estimate, error, trainings; the default rule's
