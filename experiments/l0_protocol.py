@@ -214,7 +214,7 @@ def run_searches(store: Store, true_l0: float, setup: dict, train: bool) -> dict
         best = min(sorted(seen), key=lambda k: (seen[k], k))
         name = rule_name(rule, store.n)
         out[rule] = {"rule_name": name, "l0": best, "ks": sorted(asked),
-                     "per_seed": per_seed(store, rule, sorted(asked), live_steps),
+                     "per_seed": per_seed(store, rule, sorted(asked)),
                      "trainings": len(asked) * len(store.seeds),
                      "score": {f"{k:g}": v for k, v in sorted(seen.items())}}
     if "ks" in out.get("argmin_c_dec", {}):  # the elbow reads the c_dec search's curve
@@ -226,7 +226,7 @@ def run_searches(store: Store, true_l0: float, setup: dict, train: bool) -> dict
     return out
 
 
-def per_seed(store: Store, rule: str, ks: list, live_steps: int) -> list[float]:
+def per_seed(store: Store, rule: str, ks: list) -> list[float]:
     """The rule's estimate per seed (per pair of seeds for cross-seed agreement) over the
     k values its search trained; [] where the rule cannot say (fewer than 3 k values,
     too few live latents)."""
