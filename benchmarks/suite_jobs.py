@@ -34,6 +34,7 @@ import suite_common as common
 
 from toysae import sharding
 from toysae import sweep as sweep_mod
+from toysae import topk as topk_mod
 from toysae.config import SAEConfig, SweepConfig, ToyConfig, TrainConfig
 from toysae.correlation import cholesky_factor, paper_random_correlation_raw, repair_psd
 from toysae.sweep import (
@@ -109,7 +110,8 @@ def chunk_job(spec: dict) -> dict:
     ``repeats``, ``warmup``, optional ``width``, ``batch``, ``dead_steps``, ``ks``,
     ``arch`` (an architecture's name; default BatchTopK), ``seed_block`` (seeds stepped
     together, default :data:`toysae.sweep.SEED_BLOCK`; null: every seed in one vmap, the
-    layout before issue 20), ``devices`` (shard the models
+    layout before issue 20), ``topk_search`` (the threshold search's probe rule,
+    :data:`toysae.topk.SEARCH`; default the package's), ``devices`` (shard the models
     over this many devices, the CPU's cores split into them: only in a fresh process,
     before JAX starts).
     """
@@ -123,6 +125,7 @@ def chunk_job(spec: dict) -> dict:
                               dead_steps=spec.get("dead_steps"), ks=ks,
                               seeds=(0,) if ks else None, arch=spec.get("arch"))
     devices = int(spec.get("devices", 1))
+    topk_mod.SEARCH = spec.get("topk_search", topk_mod.SEARCH)  # read when traced
     compiled, compile_s, (state, n_steps, toy, keys, ks_arr) = _compile_chunk(
         cfg, toy, init_sweep_state(cfg, toy), devices,
         spec.get("seed_block", sweep_mod.SEED_BLOCK))
@@ -146,7 +149,7 @@ def chunk_job(spec: dict) -> dict:
     gflops = common.gflops_of(samples_s, toy_info["dim"], width)
     return dict(
         models=m, devices=devices, seed_block=spec.get("seed_block", sweep_mod.SEED_BLOCK),
-        batch=batch,
+        topk_search=topk_mod.SEARCH, batch=batch,
         width=width, dim=toy_info["dim"],
         length=length,
         ks=list(cfg.columns), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
@@ -327,7 +330,69 @@ def copula_job(spec: dict) -> dict:
     return dict(toy=info, correlated=True, build=build, **out)
 
 
-JOBS = dict(chunk=chunk_job, single=single_job, one_at_a_time=one_at_a_time_job,
+def chunk_pair_job(spec: dict) -> dict:
+    """Two variants of ``run_chunk`` timed in one process, chunk by chunk in turn.
+
+    On a host whose speed drifts (other virtual machines), two programs timed in
+    separate processes minutes apart can differ by 20% for no reason of their own; timed
+    in turn, each pair of adjacent chunks sees the same machine.  Spec: as
+    :func:`chunk_job` (``toy``, ``models``, ``length``, ``repeats``, ``warmup``,
+    ``dead_steps``) plus ``variants``: ``{name: {"topk_search": ..., "seed_block":
+    ...}}``, exactly two.  Each variant is compiled after ``jax.clear_caches()`` (the
+    probe rule is read when traced) from the same initial state, and both advance in
+    step, so they time the same phase of training.  Returns per variant the chunk
+    times and rate, and the paired ratios (first over second) of each round.
+    """
+    toy, toy_cfg, toy_info = make_toy(spec.get("toy", {}))
+    length, m = int(spec["length"]), int(spec["models"])
+    cfg = common.sweep_config(m, length=length, toy_cfg=toy_cfg, width=common.MAIN_WIDTH,
+                              batch=common.BATCH, dead_steps=spec.get("dead_steps"))
+    names = list(spec["variants"])
+    if len(names) != 2:
+        raise ValueError(f"variants={names}; expected exactly two")
+    runs = {}
+    for name in names:
+        v = spec["variants"][name]
+        topk_mod.SEARCH = v.get("topk_search", "illinois")
+        jax.clear_caches()
+        compiled, compile_s, args = _compile_chunk(
+            cfg, toy, init_sweep_state(cfg, toy), 1, v.get("seed_block", sweep_mod.SEED_BLOCK))
+        runs[name] = dict(compiled=compiled, args=list(args), compile_s=compile_s, times=[])
+
+    def call(name, step):
+        r = runs[name]
+        state, n_steps, toy_, keys, ks = r["args"]
+        state, logs = r["compiled"](state, jnp.int32(step), n_steps, toy_, keys, ks, ks)
+        jax.block_until_ready((state, logs))
+        r["args"][0] = state
+
+    step = 0
+    for _ in range(int(spec.get("warmup", 1))):
+        for name in names:
+            call(name, step)
+        step += length
+    paired = []
+    for i in range(int(spec["repeats"])):
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            t0 = time.perf_counter()
+            call(name, step)
+            runs[name]["times"].append(time.perf_counter() - t0)
+        step += length
+        paired.append(runs[names[1]]["times"][-1] / runs[names[0]]["times"][-1])
+    return dict(
+        models=m, length=length, batch=common.BATCH, toy=toy_info, steps_timed=step,
+        variants={n: dict(spec["variants"][n], compile_s=runs[n]["compile_s"],
+                          times_s=[round(t, 6) for t in runs[n]["times"]],
+                          samples_s=m * common.BATCH * length
+                          / float(np.median(runs[n]["times"])))
+                  for n in names},
+        paired_ratios=paired, median_paired_ratio=float(np.median(paired)),
+    )
+
+
+JOBS = dict(chunk=chunk_job, chunk_pair=chunk_pair_job, single=single_job,
+            one_at_a_time=one_at_a_time_job,
             generator=generator_job, copula=copula_job)
 
 

@@ -21,6 +21,7 @@ import argparse
 import functools
 import json
 import re
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -658,20 +659,34 @@ def render_end_to_end(data: dict) -> str:
     return "\n\n".join(lines) + "\n"
 
 
-def render_layout_ab(data: dict) -> str:
-    """The seed-layout A/B (``benchmarks/layout_ab.py``)."""
+def render_ab(data: dict) -> str:
+    """A same-run A/B of one engine lever (``benchmarks/ab.py``; the seed-layout file
+    predates ``--compare`` and timed each variant in its own process)."""
     st, m = data["settings"], data["machine"]
     rates = data["median_samples_s"]
+    in_turn = data.get("method") == "chunk_pair"
+    how = (f"both variants compiled in one fresh process per round and timed chunk by chunk "
+           f"in turn, {st['repeats']} pairs of {st['length']}-step chunks per round"
+           if in_turn else f"each the median of {st['repeats']} chunks of {st['length']} "
+           "steps in a fresh process")
     lines = [f"{st['models']} SAEs on the main toy, {st['rounds']} rounds alternating which "
-             f"layout goes first, each the median of {st['repeats']} chunks of "
-             f"{st['length']} steps in a fresh process (revision {m.get('git_commit') or '?'}"
-             f"; {_load_words(data.get('load'))}):", "",
-             "| layout | median model-samples/s | per round |", "|---|---:|---|"]
+             f"variant goes first, {how} (revision {m.get('git_commit') or '?'}; "
+             f"{_load_words(data.get('load'))}):", "",
+             "| variant | median model-samples/s | per round |", "|---|---:|---|"]
     for name, rate in rates.items():
-        per = [r["samples_s"] for r in data["runs"] if r["layout"] == name]
-        lines.append(f"| {name} | {rate:,.0f} | {', '.join(f'{v / 1e3:,.0f}k' for v in per)} |")
-    lines += ["", f"Ratio of the medians {data['ratio_of_medians']:.3f}; median of the rounds' "
-              f"paired ratios {data['median_paired_ratio']:.3f}."]
+        per = [r for r in data["runs"] if r.get("variant", r.get("layout")) == name]
+        if in_turn:
+            n = st["models"] * 1024 * st["length"]
+            per_s = [statistics.median(n / t for t in r["times_s"]) for r in per]
+        else:
+            per_s = [r["samples_s"] for r in per]
+        lines.append(f"| {name} | {rate:,.0f} | "
+                     f"{', '.join(f'{v / 1e3:,.0f}k' for v in per_s)} |")
+    pairs = ("the median of all adjacent pairs' ratios" if in_turn
+             else "median of the rounds' paired ratios")
+    lines += ["", f"Ratio of the medians {data['ratio_of_medians']:.3f}; {pairs} "
+              f"{data['median_paired_ratio']:.3f}"
+              + (f" ({len(data['paired_ratios'])} pairs)." if in_turn else ".")]
     return "\n".join(lines) + "\n"
 
 
@@ -769,7 +784,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_end_to_end),
     Report("sweep-25-2dev", "docs/performance.md", "benchmarks/sweep25_4m_quiet_2dev.json",
            render_end_to_end),
-    Report("layout-ab", "docs/performance.md", "benchmarks/layout_ab.json", render_layout_ab),
+    Report("layout-ab", "docs/performance.md", "benchmarks/layout_ab.json", render_ab),
+    Report("threshold-ab", "docs/performance.md", "benchmarks/threshold_ab.json", render_ab),
     Report("profile", "docs/performance.md", "benchmarks/profile_quiet.json", render_profile),
     Report("generator-speed", "docs/performance.md", "benchmarks/generator_saelens.json",
            render_generator_speed),

@@ -100,19 +100,25 @@ def test_full_sweep_benchmark_times_the_25_model_sweep(tmp_path):
     assert bad.returncode == 2 and "--seeds='0,0'; expected distinct seeds" in bad.stderr
 
 
-def test_layout_ab_times_both_seed_layouts(tmp_path):
-    """benchmarks/layout_ab.py runs both seed layouts per round (fresh processes) and
-    writes their rates, the ratio and the load."""
+@pytest.mark.parametrize(("compare", "names"), [
+    ("layout", {"seeds one after another", "seeds in one vmap"}),
+    ("threshold", {"interpolated probes (illinois)", "bisection"}),
+])
+def test_ab_times_both_variants_in_turn(tmp_path, compare, names):
+    """benchmarks/ab.py times both variants of a comparison chunk by chunk in one fresh
+    process per round, and writes their rates, the paired ratios and the load."""
     out = tmp_path / "ab.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "layout_ab.py"), "--models", "50",
-           "--rounds", "1", "--repeats", "1", "--length", "2", "--out", str(out)]
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "ab.py"), "--compare", compare,
+           "--models", "50" if compare == "layout" else "5", "--rounds", "1",
+           "--repeats", "2", "--length", "2", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
-    assert {r["layout"] for r in res["runs"]} == {"seeds one after another",
-                                                  "seeds in one vmap"}
+    assert {r["variant"] for r in res["runs"]} == names
+    assert all(len(r["times_s"]) == 2 for r in res["runs"])
     assert all(_positive(v) for v in res["median_samples_s"].values())
-    assert res["ratio_of_medians"] > 0 and "others_share" in res["load"]
+    assert len(res["paired_ratios"]) == 2 and res["median_paired_ratio"] > 0
+    assert "others_share" in res["load"]
 
 
 def test_generator_saelens_measures_our_generator(monkeypatch):
