@@ -20,11 +20,12 @@ Each round is one fresh process that compiles both variants and times them chunk
 chunk in turn (the suite's ``chunk_pair`` job, ``suite_jobs.py``: one warm-up chunk each,
 then ``--repeats`` pairs of ``--length``-step chunks from step 50 on, both variants
 advancing from the same initial state), the variant going first alternating by round.
-On this shared host the speed drifts by 20% over minutes (runs of the same program in
-separate processes measured 495k-737k model-samples/s), so only adjacent chunks are
-compared.  It writes the JSON (atomically): every chunk time, the median rate per
-variant, the median of all pairs' ratios (first variant's rate over the second's), and
-what other processes took of the CPU meanwhile (:class:`quiet.LoadMonitor`).
+On this shared host the speed drifts over minutes by more than a lever's effect (the
+same program in separate processes, one round after another, ranged over a quarter of
+its rate while the A/B ran), so only adjacent chunks are compared.  It writes the JSON
+(atomically): every chunk time, the median rate per variant, the median of all pairs'
+ratios (first variant's rate over the second's), and what other processes took of the
+CPU meanwhile (:class:`quiet.LoadMonitor`).
 """
 
 from __future__ import annotations

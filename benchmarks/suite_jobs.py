@@ -334,7 +334,7 @@ def chunk_pair_job(spec: dict) -> dict:
     """Two variants of ``run_chunk`` timed in one process, chunk by chunk in turn.
 
     On a host whose speed drifts (other virtual machines), two programs timed in
-    separate processes minutes apart can differ by 20% for no reason of their own; timed
+    separate processes minutes apart can differ by more than a lever's effect; timed
     in turn, each pair of adjacent chunks sees the same machine.  Spec: as
     :func:`chunk_job` (``toy``, ``models``, ``length``, ``repeats``, ``warmup``,
     ``dead_steps``) plus ``variants``: ``{name: {"topk_search": ..., "seed_block":

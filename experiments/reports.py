@@ -659,6 +659,44 @@ def render_end_to_end(data: dict) -> str:
     return "\n\n".join(lines) + "\n"
 
 
+def render_l0_budget(data: dict) -> str:
+    """Recovery at the true L0 against training budget for the choosing split's
+    unrecovered members (``figures/l0_budget.json``)."""
+    st = data["settings"]
+    budgets = [str(b) for b in st["budgets"]]
+    prov = data.get("provenance") or {}
+    rev = (prov.get("code_revision") or "?")[:7] + ("+dirty" if prov.get("dirty") else "")
+    rows = data["rows"]
+    done = f"{len(rows)} of {data['members_total']} members" + (
+        " (a partial run)" if data.get("partial") else "")
+    lines = [f"BatchTopK SAEs of width g at k = round(true L0), seeds "
+             f"{', '.join(str(s) for s in st['seeds'])}, batch {st['batch_size']}, "
+             f"lr {st['lr']:g}; {done}; revision {rev}:", "",
+             "| member | g | d | g/d | true L0 | k | " + " | ".join(
+                 f"MCC at {int(b) / 1e6:g}M (seeds)" for b in budgets)
+             + " | dead latents at the largest | recovered (MCC ≥ "
+             f"{st['recovered']}) |",
+             "|---:|---:|---:|---:|---:|---:|" + "---|" * len(budgets) + "---|---|"]
+    for r in rows:
+        cells = []
+        for b in budgets:
+            m = r["budgets"][b]["mcc"]
+            cells.append(f"{m['mean']:.3f} ({', '.join(f'{v:.2f}' for v in m['per_seed'])})")
+        at = r["recovered_at"]
+        lines.append(f"| {r['index']} | {r['g']} | {r['d']} | {r['g'] / r['d']:.2f} | "
+                     f"{r['true_l0']:.2f} | {r['k']:g} | " + " | ".join(cells)
+                     + f" | {', '.join(str(v) for v in r['budgets'][budgets[-1]]['dead_latents'])}"
+                     f" | {'at ' + format(at / 1e6, 'g') + 'M' if at else 'no'} |")
+    n_rec = sum(r["recovered_at"] is not None for r in rows)
+    gains = [r["mcc_gain"] for r in rows]
+    if rows:
+        lines += ["", f"{n_rec} of {len(rows)} reach a seed-mean MCC of {st['recovered']} "
+                  f"within {int(budgets[-1]) / 1e6:g}M samples; the MCC changes by "
+                  f"{min(gains):+.3f} to {max(gains):+.3f} from {int(budgets[0]) / 1e6:g}M "
+                  f"to {int(budgets[-1]) / 1e6:g}M."]
+    return "\n".join(lines) + "\n"
+
+
 def render_ab(data: dict) -> str:
     """A same-run A/B of one engine lever (``benchmarks/ab.py``; the seed-layout file
     predates ``--compare`` and timed each variant in its own process)."""

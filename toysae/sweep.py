@@ -76,7 +76,7 @@ def init_sweep_state(cfg: SweepConfig, toy: ToyModel) -> TrainState:
 
 #: Seeds stepped together (one ``vmap``) in the unsharded chunk program; blocks of this
 #: many run one after another (``run_chunk``'s ``seed_block``).  Chosen by measurement
-#: (issue 20; ``benchmarks/layout_ab.py`` → ``benchmarks/layout_ab.json``: main toy, 125
+#: (issue 20; ``benchmarks/ab.py`` → ``benchmarks/layout_ab.json``: main toy, 125
 #: models = 5 seeds × 25 k, 50-step chunks, 2 CPU cores, nothing else running, 4
 #: alternating rounds): median 734k model-samples/s one seed at a time against 662k
 #: with the 5 seeds in one vmap (paired ratio 1.10).  Per seed the step works on a
