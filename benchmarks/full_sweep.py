@@ -15,10 +15,11 @@ seconds over every session.  A directory that already holds the finished run is 
 retrained (its recorded time is reported).  It prints, and writes to ``--out`` (default
 ``benchmarks/full_sweep.json``, atomically), the training seconds, how many sessions
 they took, this session's wall time including evaluation, model-samples/s, the
-machine, the process's peak RSS and the engine's seed layout
-(``toysae.sweep.SEED_BLOCK``).  The config is exactly the one ``experiments/main_toy.py``
-trains (digest 8cf49d145dd85973 at full budget), but in its own directory, so the cached run in
-``runs/`` is not reused.
+machine, the process's peak RSS, the engine's seed layout
+(``toysae.sweep.SEED_BLOCK``), and the machine's f32 matmul rate (1024³) just before
+and after the run, so that a window when the host itself ran slow shows.  The config is
+exactly the one ``experiments/main_toy.py`` trains (digest 8cf49d145dd85973 at full
+budget), but in its own directory, so the cached run in ``runs/`` is not reused.
 """
 
 from __future__ import annotations
@@ -103,17 +104,22 @@ def main(argv=None) -> dict:
     run_dir = run_dir_for(cfg, args.dir)
     timing = run_dir / "timing.json"
     before = json.loads(timing.read_text()) if timing.exists() else None
+    # The host's speed of the hour: on this shared machine a quiet window can still be
+    # 10% slower than another (other virtual machines), and a matmul rate shows it.
+    host_before = common.matmul_gflops(1024, 20)["gflops"]
     t0 = time.perf_counter()
     with LoadMonitor() as mon:
         res = run_sweep(cfg, str(args.dir), progress=not args.no_progress, devices=devices)
     wall = time.perf_counter() - t0
+    host_after = common.matmul_gflops(1024, 20)["gflops"]
     sessions_file = run_dir / "benchmark_sessions.json"
     sessions = json.loads(sessions_file.read_text()) if sessions_file.exists() else []
     trained_here = before is None or before.get("step", 0) < cfg.train.n_steps
     if trained_here:
         sessions.append({"wall_s": round(wall, 1), "started_at_step":
                          before.get("step", 0) if before else 0, "load": mon.result(),
-                         "machine": common.machine_info()})
+                         "machine": common.machine_info(),
+                         "host_matmul_gflops": [round(host_before, 1), round(host_after, 1)]})
         common.atomic_write_json(sessions_file, sessions)
     n_models = len(KS) * len(seeds)
     per_model = cfg.train.n_steps * cfg.train.batch_size

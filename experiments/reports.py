@@ -633,6 +633,7 @@ def render_end_to_end(data: dict) -> str:
     m = data["machine"]
     sessions = data.get("sessions") or []
     load = sessions[0].get("load") if len(sessions) == 1 else None
+    host = sessions[0].get("host_matmul_gflops") if len(sessions) == 1 else None
     devices = data.get("devices") or 1
     wall = data.get("wall_s") or (sessions[0]["wall_s"] if sessions else None)
     rss = data.get("peak_rss_bytes")
@@ -648,7 +649,9 @@ def render_end_to_end(data: dict) -> str:
              + f"{data['train_s']:,.0f} s of training ({data['model_samples_s']:,} "
              "model-samples/s while training)"
              + (f", peak RSS {rss / 2**30:.2f} GiB" if rss else "")
-             + f"; {_load_words(load)}."
+             + f"; {_load_words(load)}"
+             + (f"; the machine's f32 matmul rate {host[0]:.0f} GFLOP/s before the run, "
+                f"{host[1]:.0f} after" if host else "") + "."
              + ("" if data.get("end_to_end") else " (Resumed over several sessions: not "
                 "an end-to-end figure.)")]
     rec = data.get("recovery")
@@ -726,6 +729,16 @@ def render_ab(data: dict) -> str:
               f"{data['median_paired_ratio']:.3f}"
               + (f" ({len(data['paired_ratios'])} pairs)." if in_turn else ".")]
     return "\n".join(lines) + "\n"
+
+
+def render_ab_summary(data: dict) -> str:
+    """One line of a lever's same-run A/B for the README (``benchmarks/ab.py``)."""
+    (a, ra), (b, rb) = data["median_samples_s"].items()
+    m = data["machine"]
+    return (f"- {a} against {b}: {ra:,.0f} vs {rb:,.0f} model-samples/s "
+            f"({data['settings']['models']} SAEs), median paired ratio "
+            f"**{data['median_paired_ratio']:.3f}** (revision {m.get('git_commit') or '?'}; "
+            f"{_load_words(data.get('load'))})\n")
 
 
 def render_profile(data: dict) -> str:
@@ -809,6 +822,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_l0_protocol),
     Report("l0-protocol-summary", "README.md", "figures/l0_protocol.json",
            render_l0_protocol_summary),
+    Report("l0-budget", "docs/l0-study.md", "figures/l0_budget.json", render_l0_budget),
     Report("performance", "docs/performance.md", "benchmarks/results.json",
            render_performance),
     Report("speed-summary", "docs/performance.md", "benchmarks/results.json",
@@ -824,6 +838,9 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_end_to_end),
     Report("layout-ab", "docs/performance.md", "benchmarks/layout_ab.json", render_ab),
     Report("threshold-ab", "docs/performance.md", "benchmarks/threshold_ab.json", render_ab),
+    Report("layout-ab-summary", "README.md", "benchmarks/layout_ab.json", render_ab_summary),
+    Report("threshold-ab-summary", "README.md", "benchmarks/threshold_ab.json",
+           render_ab_summary),
     Report("profile", "docs/performance.md", "benchmarks/profile_quiet.json", render_profile),
     Report("generator-speed", "docs/performance.md", "benchmarks/generator_saelens.json",
            render_generator_speed),

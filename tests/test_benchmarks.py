@@ -67,7 +67,8 @@ def test_quick_mode_writes_every_section(quick_results):
 def test_full_sweep_benchmark_records_one_end_to_end_session(tmp_path):
     """benchmarks/full_sweep.py (the 125-SAE paper sweep, here at 2 steps) trains into its
     own run store, reports its training seconds as one end-to-end session, and a second
-    call finds the finished run instead of training it again."""
+    call finds the finished run instead of training it again.  The session records the
+    host's matmul rate before and after."""
     cmd = [sys.executable, str(ROOT / "benchmarks" / "full_sweep.py"), "--dir",
            str(tmp_path / "runs"), "--samples", "2048", "--n-eval", "256", "--no-progress",
            "--out", str(tmp_path / "full.json")]
@@ -81,6 +82,8 @@ def test_full_sweep_benchmark_records_one_end_to_end_session(tmp_path):
         assert res["paper_budget"] is False and res["under_40_min"] is None
         assert res["under_25_min"] is None and res["peak_rss_bytes"] > 0
         assert res["wall_s"] >= res["train_s"]
+        host = res["sessions"][0]["host_matmul_gflops"]  # the host's speed, before/after
+        assert len(host) == 2 and all(_positive(v) for v in host)
         rec = res["recovery"]
         assert rec["k"] == 11.0 and len(rec["mcc_per_seed"]) == 5
         assert 1.0 <= rec["argmin_c_dec"] <= 25.0
