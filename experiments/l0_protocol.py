@@ -247,7 +247,13 @@ def row_of(searches: dict, true_l0: float) -> dict:
                      "within_10pct": abs(err) <= 0.1 * true_l0}
     panel = {r: {"l0": e["l0"], "per_seed": e.get("per_seed", [])} for r, e in est.items()
              if r in PANEL and "l0" in e}
-    conf = confidence(panel, DEFAULT_RULE) if DEFAULT_RULE in panel else None
+    conf = None
+    if DEFAULT_RULE in panel:
+        # The default rule (cross-seed agreement) scores each k by minus the agreement,
+        # and its answer is one of the k it scored.
+        answer = est[DEFAULT_RULE].get("score", {}).get(f"{est[DEFAULT_RULE]['l0']:g}")
+        known = answer is not None and DEFAULT_RULE == "argmax_cross_seed"
+        conf = confidence(panel, DEFAULT_RULE, agreement=-answer if known else None)
     return {"estimates": est, "confidence": conf}
 
 

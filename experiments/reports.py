@@ -487,6 +487,21 @@ def _recoverable(rows: list[dict]) -> list[dict]:
             >= RECOVERABLE_MCC]
 
 
+def _agreement(row: dict) -> float | None:
+    """The matched decoder agreement between seeds at the cross-seed rule's answer (minus
+    its search score there), None where that rule has no estimate."""
+    e = row["estimates"].get("argmax_cross_seed", {})
+    score = e.get("score", {}).get(f"{e['l0']:g}") if "l0" in e else None
+    return None if score is None else -score
+
+
+def _shared(rows: list[dict]) -> list[dict]:
+    """Rows whose agreement at the answer is at least ``toysae.l0.AGREEMENT_TRUST``."""
+    from toysae.l0 import AGREEMENT_TRUST
+
+    return [r for r in rows if (_agreement(r) or 0.0) >= AGREEMENT_TRUST]
+
+
 def _protocol_cells(data: dict):
     """``(split, width, rows)`` in the report's order, for the splits and widths run."""
     for split in _SPLIT_ORDER:
@@ -529,8 +544,9 @@ def render_l0_protocol(data: dict) -> str:
               "to dimensions (above 1: superposition), the true L0, and the MCC a right "
               "answer would reach.", "",
               "| split | width | member | g | d | g/d | true L0 | MCC at k nearest the true "
-              "L0 | estimate | within ±1 | called reliable |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
+              "L0 | estimate | within ±1 | seeds' agreement at the estimate | called "
+              "reliable |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for split, w, rows in _protocol_cells(data):
         for r in rows:
             e = r["estimates"].get(chosen, {})
@@ -541,6 +557,7 @@ def render_l0_protocol(data: dict) -> str:
                 f"| {r['true_l0']:.2f} | {'–' if mcc is None else f'{mcc:.3f}'} | "
                 f"{'–' if 'l0' not in e else format(e['l0'], 'g')} | "
                 f"{'yes' if e.get('within_1') else 'no'} | "
+                f"{'–' if _agreement(r) is None else format(_agreement(r), '.3f')} | "
                 f"{'yes' if conf.get('reliable') else 'no'} |")
     return "\n".join(lines) + "\n"
 
@@ -552,11 +569,15 @@ def render_l0_protocol_summary(data: dict) -> str:
     lines = [_protocol_header(data), "",
              f"Rule chosen on the choosing split: `{chosen}`.", "",
              "| split | width | members | recoverable | within ±1 | within ±1, recoverable "
-             "members |", "|---|---|---|---|---|---|"]
+             "members | seeds agree ≥ 0.9 at the estimate | of those: recoverable | of "
+             "those: within ±1 |", "|---|---|---|---|---|---|---|---|---|"]
     for split, w, rows in _protocol_cells(data):
-        rec = _recoverable(rows)
+        rec, shared = _recoverable(rows), _shared(rows)
+        n_rec_shared = len(_recoverable(shared))
         lines.append(f"| {split} | {w} | {len(rows)} | {len(rec)} | {_rate(rows, chosen)} | "
-                     f"{_rate(rec, chosen)} |")
+                     f"{_rate(rec, chosen)} | {len(shared)} | "
+                     f"{f'{n_rec_shared}/{len(shared)}' if shared else '–'} | "
+                     f"{_rate(shared, chosen)} |")
     return "\n".join(lines) + "\n"
 
 

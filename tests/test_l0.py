@@ -105,7 +105,8 @@ def test_find_l0_cli_contract(tmp_path, capsys):
     # Two seeds: the answer is the cross-seed rule's, with its confidence.
     assert data["rule"] == "argmax_cross_seed"
     assert data["l0"] == data["estimates"]["argmax_cross_seed"]["l0"]
-    assert set(data["confidence"]) >= {"reliable", "sentence"}
+    assert set(data["confidence"]) >= {"reliable", "sentence", "agreement"}
+    assert 0.0 <= data["confidence"]["agreement"] <= 1.0  # two seeds: known
     printed = capsys.readouterr().out
     assert "argmin_c_dec" in printed and f"L0 {data['l0']:g} (argmax_cross_seed)" in printed
 
@@ -172,6 +173,28 @@ def test_confidence_names_what_disagrees():
              "argmin_c_dec": {"l0": 2.0, "per_seed": [2.0, 2.0]}}
     assert confidence(small, "argmax_cross_seed")["disagreeing_rules"] == {"argmin_c_dec": 2.0}
     assert confidence(small, "argmax_cross_seed", tol=1.0)["reliable"]
+
+
+def test_confidence_checks_the_seeds_decoder_agreement():
+    """Ours (toysae.l0.AGREEMENT_TRUST, set on issue 19's choosing split): seeds and
+    rules that agree on a k are not enough when the seeds' decoders agree less than 0.9
+    there; the estimate is then unreliable and the sentence says the SAEs have not
+    settled on shared features.  At 0.9 and above, or unknown (None), nothing changes."""
+    from toysae.l0 import AGREEMENT_TRUST, confidence
+
+    est = {"argmax_cross_seed": {"l0": 6.0, "per_seed": [6.0]},
+           "argmin_c_dec": {"l0": 6.0, "per_seed": [6.0, 6.0]}}
+    assert AGREEMENT_TRUST == 0.9
+    for agreement, shared in ((None, None), (0.9, True), (0.999, True)):
+        c = confidence(est, "argmax_cross_seed", agreement=agreement)
+        assert c["reliable"] and c["features_shared"] is shared and c["agreement"] == agreement
+    low = confidence(est, "argmax_cross_seed", agreement=0.77)
+    assert not low["reliable"] and low["features_shared"] is False
+    assert low["seeds_agree"] and low["rules_agree"]
+    assert low["sentence"] == (
+        "the estimate is unreliable: the seeds' decoders agree only 0.77 at k = 6 (below "
+        "0.9): the SAEs have not settled on shared features, and on our test toys such SAEs "
+        "rarely recovered the true ones; more samples per SAE may help")
 
 
 @pytest.mark.slow

@@ -24,10 +24,10 @@ from .metrics import s_n_for_width
 from .run import run_sweep
 from .tuner import TunerConfig, tune_l0
 
-__all__ = ["DEFAULT_RULE", "PANEL", "RULES", "L0Estimate", "argmax_rule", "argmin_rule",
-           "coarse_grid", "confidence", "elbow_rule", "find_l0", "live_window", "rule_name",
-           "search_k", "search_score",
-           "sweep_rules", "weight_rules"]
+__all__ = ["AGREEMENT_TRUST", "DEFAULT_RULE", "PANEL", "RULES", "L0Estimate", "argmax_rule",
+           "argmin_rule", "coarse_grid", "confidence", "elbow_rule", "find_l0",
+           "live_window", "rule_name", "search_k", "search_score", "sweep_rules",
+           "weight_rules"]
 
 #: Every rule :func:`find_l0` can report; ``argmin_s_n_dec`` is reported under the name
 #: ``argmin_s{n}_dec`` of its n (:func:`~toysae.metrics.s_n_for_width`).
@@ -47,6 +47,17 @@ DEFAULT_RULE = "argmax_cross_seed"
 #: 43%, 20% and 0% of members, so their disagreement says little about the answer.
 PANEL = ("argmax_cross_seed", "argmin_c_dec", "argmin_live_c_dec",
          "argmax_enc_dec_alignment")
+
+#: Matched decoder agreement between seeds (mean |cos|, :func:`~toysae.l0_rules.
+#: cross_seed_agreement`) at the answer below which :func:`confidence` calls an estimate
+#: unreliable.  Ours, set on issue 19's choosing split (family 0, members 0-14, width g,
+#: 2M samples per SAE, ``figures/l0_protocol.json``): at the cross-seed rule's answer,
+#: 5 of the 6 members at or above 0.9 had SAEs that recover the true features (seed-mean
+#: MCC at least 0.9 at the k nearest the true L0), and 1 of the 9 below it.  Unlike g/d
+#: or the true L0, a user can read it on their own data: it says whether the SAEs
+#: settled on shared features at all.  On members below it, training longer raised the
+#: MCC (``experiments/l0_budget.py``).
+AGREEMENT_TRUST = 0.9
 
 
 def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
@@ -171,9 +182,11 @@ def sweep_rules(ks, seeds, records: dict, weights: dict, n: int, n_steps: int,
     return out
 
 
-def confidence(estimates: dict, rule: str, tol: float | None = None) -> dict:
+def confidence(estimates: dict, rule: str, tol: float | None = None,
+               agreement: float | None = None) -> dict:
     """How far to trust ``estimates[rule]``: the agreement between its seeds and with the
-    other rules of :data:`PANEL` that were applied.
+    other rules of :data:`PANEL` that were applied, and how alike the seeds' decoders
+    are at the answer.
 
     Args:
       estimates: ``{rule: {"l0", "per_seed", ...}}`` as :func:`find_l0` returns them.
@@ -193,6 +206,9 @@ def confidence(estimates: dict, rule: str, tol: float | None = None) -> dict:
       ...        "argmin_c_dec": {"l0": 14.0, "per_seed": [14.0, 14.0]}}
       >>> confidence(est, "argmax_cross_seed")["sentence"]
       'the estimate is unreliable: argmin_c_dec gives 14 (more than 1.1 from 11)'
+      >>> confidence({"argmax_cross_seed": {"l0": 6.0, "per_seed": [6.0]}},
+      ...            "argmax_cross_seed", agreement=0.77)["sentence"][:73]
+      "the estimate is unreliable: the seeds' decoders agree only 0.77 at k = 6 "
     """
     if rule not in estimates:
         raise ValueError(f"rule={rule!r} has no estimate; expected one of {sorted(estimates)}")
@@ -207,13 +223,20 @@ def confidence(estimates: dict, rule: str, tol: float | None = None) -> dict:
         why.append(f"per-seed estimates {', '.join(f'{v:g}' for v in per)} spread more than "
                    f"{tol:.2g} from {l0:g}")
     why += [f"{r} gives {v:g} (more than {tol:.2g} from {l0:g})" for r, v in off.items()]
+    shared = None if agreement is None else bool(agreement >= AGREEMENT_TRUST)
+    if shared is False:
+        why.append(f"the seeds' decoders agree only {agreement:.2f} at k = {l0:g} (below "
+                   f"{AGREEMENT_TRUST}): the SAEs have not settled on shared features, "
+                   "and on our test toys such SAEs rarely recovered the true ones; more "
+                   "samples per SAE may help")
     if why:
         sentence = "the estimate is unreliable: " + "; ".join(why)
     else:
         sentence = (f"every seed{' and ' + ', '.join(others) if others else ''} agree"
                     f"{'s' if not others else ''} within {tol:.2g} of {l0:g}")
     return {"reliable": not why, "seeds_agree": not seeds_off, "rules_agree": not off,
-            "disagreeing_rules": off, "tol": tol, "sentence": sentence}
+            "disagreeing_rules": off, "agreement": agreement, "features_shared": shared,
+            "tol": tol, "sentence": sentence}
 
 
 def search_score(rule: str, k: float, seeds, records: dict, weights: dict, n: int,
@@ -376,5 +399,10 @@ def find_l0(sweep_cfg, *, k_max: float | None = None, out_dir=None, progress: bo
         raise ValueError(f"rule={rule!r} could not be applied: "
                          f"{skipped.get(name, 'no estimate')}")
     out["l0"] = out["estimates"][name]["l0"]
-    out["confidence"] = confidence(out["estimates"], name)
+    agreement = None
+    if len(seeds) >= 2:  # at the trained k nearest the answer
+        k_ans = min(ks, key=lambda k: abs(k - out["l0"]))
+        agreement = -search_score("argmax_cross_seed", k_ans, seeds, records, weights, n,
+                                  live_steps)
+    out["confidence"] = confidence(out["estimates"], name, agreement=agreement)
     return out
