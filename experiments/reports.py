@@ -721,6 +721,25 @@ def render_l0_budget(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_l0_budget_summary(data: dict) -> str:
+    """The README's line on recovery against budget (``figures/l0_budget.json``)."""
+    st, rows = data["settings"], data["rows"]
+    lo, hi = (f"{int(b) / 1e6:g}M" for b in (st["budgets"][0], st["budgets"][-1]))
+    n_rec = sum(r["recovered_at"] is not None for r in rows)
+    done = f"{len(rows)} of the {data['members_total']}" + (
+        " done so far" if data.get("partial") else "")
+    return (f"Of the choosing split's members whose SAEs did not recover the true features "
+            f"at {lo} samples per SAE ({done}), {n_rec} recover them (seed-mean MCC ≥ "
+            f"{st['recovered']} at k = round(true L0)) at {hi}: "
+            + "; ".join(f"member {r['index']} (g/d {r['g'] / r['d']:.2f}, true L0 "
+                        f"{r['true_l0']:.1f}) {_mcc_at(r, st['budgets'][0]):.2f} → "
+                        f"{_mcc_at(r, st['budgets'][-1]):.2f}" for r in rows) + ".\n")
+
+
+def _mcc_at(row: dict, budget: int) -> float:
+    return row["budgets"][str(budget)]["mcc"]["mean"]
+
+
 def render_ab(data: dict) -> str:
     """A same-run A/B of one engine lever (``benchmarks/ab.py``; the seed-layout file
     predates ``--compare`` and timed each variant in its own process)."""
@@ -844,6 +863,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("l0-protocol-summary", "README.md", "figures/l0_protocol.json",
            render_l0_protocol_summary),
     Report("l0-budget", "docs/l0-study.md", "figures/l0_budget.json", render_l0_budget),
+    Report("l0-budget-summary", "README.md", "figures/l0_budget.json",
+           render_l0_budget_summary),
     Report("performance", "docs/performance.md", "benchmarks/results.json",
            render_performance),
     Report("speed-summary", "docs/performance.md", "benchmarks/results.json",

@@ -115,7 +115,7 @@ def s_n_dec(params: Params, x: jax.Array, n: int) -> jax.Array:
       6.0
     """
     z = ((x - params["b_dec"]) @ unit_decoder(params).T).ravel()
-    # The (n·b + 1)-th largest by bisection (toysae.topk): exact, and far cheaper on CPU
+    # The (n·b + 1)-th largest by the exact search of toysae.topk: far cheaper on CPU
     # than top_k with k = n·b over the b·h values.
     return nth_largest(z, n * x.shape[0] + 1)
 
