@@ -9,6 +9,10 @@ Comparisons (``--compare``):
   (``toysae.topk.SEARCH = "illinois"``) against bisection (the search before), for the
   25-model k sweep (k = 1..25, one seed); writes ``benchmarks/threshold_ab.json``.
   Both searches return the same threshold, so the models are the same.
+* ``auxk``: the AuxK branch on the dead latents' columns alone when every model of a
+  group has at most ``AUX_FEW`` = 4 dead (``toysae.saes.batchtopk.AUX_FEW``) against
+  the branch on all columns, for the 25-model k sweep; writes
+  ``benchmarks/auxk_ab.json``.  The two differ by float rounding.
 
 Usage::
 
@@ -47,6 +51,9 @@ COMPARISONS = {
     "threshold": dict(variants={"interpolated probes (illinois)": {"topk_search": "illinois"},
                                 "bisection": {"topk_search": "bisect"}},
                       models=25, out=HERE / "threshold_ab.json"),
+    "auxk": dict(variants={"AuxK on the dead columns (few)": {"aux_few": 4},
+                           "AuxK on every column": {"aux_few": 0}},
+                 models=25, out=HERE / "auxk_ab.json"),
 }
 
 

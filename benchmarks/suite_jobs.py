@@ -37,6 +37,7 @@ from toysae import sweep as sweep_mod
 from toysae import topk as topk_mod
 from toysae.config import SAEConfig, SweepConfig, ToyConfig, TrainConfig
 from toysae.correlation import cholesky_factor, paper_random_correlation_raw, repair_psd
+from toysae.saes import batchtopk as batchtopk_mod
 from toysae.sweep import (
     aux_groups,
     data_keys,
@@ -47,6 +48,7 @@ from toysae.sweep import (
 )
 
 RESULT_PREFIX = "RESULT "
+AUX_FEW_DEFAULT = batchtopk_mod.AUX_FEW
 SCHEDULE = (0, None, True)  # constant k: what train_sweep passes for a plain sweep
 
 
@@ -338,8 +340,9 @@ def chunk_pair_job(spec: dict) -> dict:
     in turn, each pair of adjacent chunks sees the same machine.  Spec: as
     :func:`chunk_job` (``toy``, ``models``, ``length``, ``repeats``, ``warmup``,
     ``dead_steps``) plus ``variants``: ``{name: {"topk_search": ..., "seed_block":
-    ...}}``, exactly two.  Each variant is compiled after ``jax.clear_caches()`` (the
-    probe rule is read when traced) from the same initial state, and both advance in
+    ..., "aux_few": ...}}``, exactly two.  Each variant is compiled after
+    ``jax.clear_caches()`` (the probe rule and ``AUX_FEW`` are read when traced) from
+    the same initial state, and both advance in
     step, so they time the same phase of training.  Returns per variant the chunk
     times and rate, and the paired ratios (first over second) of each round.
     """
@@ -354,6 +357,7 @@ def chunk_pair_job(spec: dict) -> dict:
     for name in names:
         v = spec["variants"][name]
         topk_mod.SEARCH = v.get("topk_search", "illinois")
+        batchtopk_mod.AUX_FEW = v.get("aux_few", AUX_FEW_DEFAULT)  # read when traced
         jax.clear_caches()
         compiled, compile_s, args = _compile_chunk(
             cfg, toy, init_sweep_state(cfg, toy), 1, v.get("seed_block", sweep_mod.SEED_BLOCK))

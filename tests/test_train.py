@@ -123,6 +123,48 @@ def test_hand_written_aux_grads_equal_autodiff():
                          p, x, jnp.float32(k), dead, coef, aux_topk=False), f"case {i}")
 
 
+def test_capped_aux_grads_equal_autodiff():
+    """loss_and_grads with aux_cap (the "few" AuxK branch: the products on the dead
+    latents' columns alone, gathered, the gradients scattered back) equals autodiff of
+    loss_fn with aux_topk=False, for dead sets of 0, 1, 3 and exactly aux_cap = 4
+    latents (the last dead one at the highest index), under jit and vmapped over models
+    with different dead sets."""
+    x = _x(jax.random.key(16))
+    cases = [([], 1.0, 2.0), ([6], 1.0, 2.0), ([0, 3, 5], 1 / 32, 1.0), ([1, 2, 4, 7], 1.0, 3.0)]
+    capped = jax.jit(partial(loss_and_grads, aux_coef=1.0, aux_cap=4))
+    for i, (idx, coef, k) in enumerate(cases):
+        p = _messy_params(jax.random.key(40 + i))
+        dead = jnp.zeros(H, bool).at[jnp.asarray(idx, jnp.int32)].set(True)
+        _assert_same(loss_and_grads(p, x, jnp.float32(k), dead, coef, aux_cap=4),
+                     jax.value_and_grad(loss_fn, has_aux=True)(
+                         p, x, jnp.float32(k), dead, coef, aux_topk=False), f"case {i}")
+    params = [_messy_params(jax.random.key(50 + i)) for i in range(len(cases))]
+    deads = jnp.stack([jnp.zeros(H, bool).at[jnp.asarray(c[0], jnp.int32)].set(True)
+                       for c in cases])
+    ks = jnp.asarray([c[2] for c in cases], jnp.float32)
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
+    batched = jax.vmap(capped, in_axes=(0, None, 0, 0))(stacked, x, ks, deads)
+    for i, p in enumerate(params):
+        one = jax.tree.map(lambda a, i=i: a[i], batched)
+        _assert_same(one, loss_and_grads(p, x, ks[i], deads[i], 1.0), f"vmapped {i}")
+
+
+def test_aux_few_step_equals_aux_all():
+    """train_step with aux="few" (#dead <= AUX_FEW) gives the "all" step to float
+    tolerance 1e-6, resampling included (one latent silent long enough)."""
+    from toysae.saes.batchtopk import AUX_FEW
+
+    since = [0, 7, 0, 12, 0, 0, 6, 0]  # three dead (>= 5), one resampled (>= 10)
+    assert sum(v >= 5 for v in since) <= AUX_FEW
+    st, x = _state(jax.random.key(7), since), _x(jax.random.key(8))
+    step = jax.jit(train_step, static_argnames=("opts", "aux"))
+    a, la = step(st, x, jnp.float32(3.0), opts=OPTS, aux="all")
+    b, lb = step(st, x, jnp.float32(3.0), opts=OPTS, aux="few")
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(la), np.asarray(lb), atol=1e-6)
+
+
 def test_hand_written_grads_vmap_and_jit_agree_with_a_loop():
     """Under vmap over models sharing one batch (x unbatched: the sweep's layout, where the
     encoder products become one GEMM over all models), and under jit, the gradients equal

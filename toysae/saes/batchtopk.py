@@ -56,6 +56,13 @@ from .base import COMMON_FIELDS, Arch
 # model-samples/s).
 AUX_GROUP = 5
 
+#: Dead latents per model up to which the AuxK branch works on those latents' columns
+#: alone (``aux="few"`` of :meth:`BatchTopK.train_step`): the AuxK products then take
+#: ``[B, AUX_FEW]`` instead of ``[B, h]``.  Past the first few hundred steps of the main
+#: toy's k = 1..25 sweep, a model with a dead latent had 1 or 2 (snapshots every 250
+#: steps of a 4,000-step run, issue 20).  0 turns the branch off.
+AUX_FEW = 4
+
 
 @dataclass(frozen=True)
 class BatchTopK(Arch):
@@ -151,7 +158,8 @@ class BatchTopK(Arch):
         return loss, (mse, acts, t, x_hat)
 
     def loss_and_grads(self, params: Params, x: jax.Array, k: jax.Array,
-                       dead: jax.Array | None = None, aux_coef: float = 0.0):
+                       dead: jax.Array | None = None, aux_coef: float = 0.0,
+                       aux_cap: int | None = None):
         """``jax.value_and_grad(loss_fn, has_aux=True)`` with ``aux_topk=False``, written
         out by hand.
 
@@ -180,6 +188,11 @@ class BatchTopK(Arch):
         ``e = −r`` held constant, ``D = ‖e − ē‖²``): ``q = 2 c (ê − e) / D``, adding
         ``a'ᵀ q`` to ``dU`` and ``(q Uᵀ) · [a' > 0]`` to ``dz``.
 
+        With ``aux_cap`` the AuxK products run on the columns of the dead latents alone
+        (the first ``aux_cap`` of them by index, gathered; the rest of ``aux_acts`` is
+        zero, so they add nothing): the same sums without the zero terms, so equal to
+        float rounding, and valid only where at most ``aux_cap`` latents are dead.
+
         Args:
           params: parameter dict (``W_enc [d, h]``, ``b_enc [h]``, ``W_dec [h, d]``,
             ``b_dec [d]``).
@@ -187,6 +200,7 @@ class BatchTopK(Arch):
           k: scalar k.
           dead: ``[h]`` bool, latents counted as dead (None: none, no AuxK term).
           aux_coef: AuxK weight c (static).
+          aux_cap: static; at most this many latents are dead (None: any number).
 
         Returns:
           ``((loss, (mse, acts [B, h], threshold, x_hat [B, d])), grads)``, as
@@ -205,16 +219,27 @@ class BatchTopK(Arch):
         dz = jnp.where(acts > 0, g @ unit.T, 0.0)
         loss = mse
         if dead is not None and aux_coef > 0:
-            aux_acts = jnp.where(dead, pre, 0.0)
+            if aux_cap is None:
+                cols, valid = None, dead
+                aux_acts, aux_unit = jnp.where(dead, pre, 0.0), unit
+            else:  # the dead latents' columns (top_k: distinct, lowest index first)
+                cols = jax.lax.top_k(dead.astype(jnp.float32), aux_cap)[1]
+                valid = dead[cols]
+                aux_acts, aux_unit = jnp.where(valid, pre[:, cols], 0.0), unit[cols]
             e = -resid
-            e_hat = aux_acts @ unit
+            e_hat = aux_acts @ aux_unit
             diff = e_hat - e
             den = jnp.maximum(jnp.sum((e - e.mean(0)) ** 2), 1e-12)
             any_dead = jnp.any(dead)
             loss = loss + aux_coef * jnp.where(any_dead, jnp.sum(diff**2) / den, 0.0)
             q = jnp.where(any_dead, (2.0 * aux_coef) / den, 0.0) * diff
-            d_unit = d_unit + aux_acts.T @ q
-            dz = dz + jnp.where(aux_acts > 0, q @ unit.T, 0.0)
+            aux_d_unit = aux_acts.T @ q
+            aux_dz = jnp.where(aux_acts > 0, q @ aux_unit.T, 0.0)
+            if cols is None:
+                d_unit, dz = d_unit + aux_d_unit, dz + aux_dz
+            else:  # columns not dead (valid False) add exact zeros
+                d_unit = d_unit.at[cols].add(aux_d_unit)
+                dz = dz.at[:, cols].add(aux_dz)
         db_enc = jnp.sum(dz, axis=0)
         radial = unit * jnp.sum(d_unit * unit, axis=-1, keepdims=True)
         grads = dict(
@@ -237,7 +262,9 @@ class BatchTopK(Arch):
           k: scalar k for this step.
           opts: static :class:`~toysae.train.StepOptions`.
           aux: static AuxK variant: ``"topk"`` (general; autodiff of :meth:`loss_fn`),
-            ``"all"`` (valid when ``#dead <= d // 2``, see :meth:`loss_fn`) or ``"off"``
+            ``"all"`` (valid when ``#dead <= d // 2``, see :meth:`loss_fn`), ``"few"``
+            (valid when besides ``#dead <= AUX_FEW``: ``"all"`` on the dead latents'
+            columns alone, see :meth:`loss_and_grads`) or ``"off"``
             (valid when no latent is dead: the AuxK term is then exactly 0, and so is
             its gradient); these two use the hand-written gradients of
             :meth:`loss_and_grads` where :attr:`hand_written` holds.
@@ -248,9 +275,10 @@ class BatchTopK(Arch):
         dead = state.since_fired >= self.dead_steps
         if aux == "off" and self.hand_written:
             (loss, (mse, acts, t, x_hat)), grads = self.loss_and_grads(state.params, x, k)
-        elif aux == "all" and self.hand_written:
+        elif aux in ("all", "few") and self.hand_written:
             (loss, (mse, acts, t, x_hat)), grads = self.loss_and_grads(
-                state.params, x, k, dead, self.aux_coef)
+                state.params, x, k, dead, self.aux_coef,
+                aux_cap=min(AUX_FEW, dead.shape[-1]) if aux == "few" else None)
         else:
             coef = 0.0 if aux == "off" else self.aux_coef
             (loss, (mse, acts, t, x_hat)), grads = jax.value_and_grad(
@@ -315,8 +343,9 @@ class BatchTopK(Arch):
 
         Equal to the plain vmapped ``train_step``, but cheaper: the AuxK variant is
         chosen for the whole stack at once (outside ``vmap``, so only one branch runs):
-        ``"off"`` when no model has a dead latent (the common case), ``"all"`` when
-        every model has at most ``d // 2`` dead latents, else the general ``"topk"``.
+        ``"off"`` when no model has a dead latent (the common case), ``"few"`` when every
+        model has at most :data:`AUX_FEW` (and ``d // 2``), ``"all"`` when at most
+        ``d // 2``, else the general ``"topk"``.
 
         Returns:
           ``(new_state, (loss, mse, l0))``, each log ``[S, K]``.
@@ -330,12 +359,20 @@ class BatchTopK(Arch):
             return run("off")(state, x, k)
         n_dead = jnp.sum(state.since_fired >= self.dead_steps, axis=-1, dtype=jnp.int32)
         half_d = x.shape[-1] // 2
-        branches = [run("off"), run("all")]
-        if state.since_fired.shape[-1] > half_d:  # #dead > d // 2 is possible
-            branches.append(run("topk"))
-        index = jnp.where(jnp.any(n_dead > 0), 1, 0)
-        index = jnp.where(jnp.any(n_dead > half_d), len(branches) - 1, index)
-        return jax.lax.switch(index, branches, state, x, k)
+        h = state.since_fired.shape[-1]
+        few = min(AUX_FEW, half_d)
+        # "few" only where it is cheaper than "all" (fewer columns) and hand-written;
+        # AUX_FEW = 0 turns it off (read when traced).
+        names = ["off"] + (["few"] if self.hand_written and 1 <= few < h else []) + ["all"]
+        if h > half_d:  # #dead > d // 2 is possible
+            names.append("topk")
+        most = jnp.max(n_dead)
+        index = jnp.where(most > 0, names.index("all"), 0)
+        if "few" in names:
+            index = jnp.where((most > 0) & (most <= few), names.index("few"), index)
+        if "topk" in names:
+            index = jnp.where(most > half_d, names.index("topk"), index)
+        return jax.lax.switch(index, [run(a) for a in names], state, x, k)
 
     def column_groups(self, n_columns: int, group: int | None = None
                       ) -> tuple[tuple[int, int], ...] | None:
