@@ -27,9 +27,9 @@ advancing from the same initial state), the variant going first alternating by r
 On this shared host the speed drifts over minutes by more than a lever's effect (the
 same program in separate processes, one round after another, ranged over a quarter of
 its rate while the A/B ran), so only adjacent chunks are compared.  It writes the JSON
-(atomically): every chunk time, the median rate per variant, the median of all pairs'
-ratios (first variant's rate over the second's), and what other processes took of the
-CPU meanwhile (:class:`quiet.LoadMonitor`).
+(atomically): every chunk time and each variant's compile time, the median rate per
+variant, the median of all pairs' ratios (first variant's rate over the second's), and
+what other processes took of the CPU meanwhile (:class:`quiet.LoadMonitor`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main(argv=None) -> dict:
             res = run_job(spec, isolate=True)
             for name, v in res["variants"].items():
                 runs.append({"round": r, "variant": name, "samples_s": v["samples_s"],
-                             "times_s": v["times_s"]})
+                             "times_s": v["times_s"], "compile_s": v["compile_s"]})
             print(f"round {r}: " + "; ".join(f"{n} {v['samples_s']:,.0f}"
                                              for n, v in res["variants"].items()),
                   flush=True)

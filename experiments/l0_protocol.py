@@ -114,6 +114,7 @@ class Store:
         self.train_s = 0.0  # wall seconds of training (pauses of the process included)
         self.cpu_s = None  # CPU seconds of training, all threads (None: not recorded)
         self.records, self.weights = {}, {}
+        self.complete = False  # every search of this member-width has run
         self._toy = None
         if path.is_file():
             self._load()
@@ -133,6 +134,8 @@ class Store:
                                         for c, m in enumerate(names)}
         self.train_s = float(z["train_s"])
         self.cpu_s = float(z["cpu_s"]) if "cpu_s" in z.files else None
+        # Stores written before checkpoints existed were only written when complete.
+        self.complete = bool(z["complete"]) if "complete" in z.files else True
 
     @property
     def ks(self) -> list[float]:
@@ -165,8 +168,11 @@ class Store:
             self.weights[(rec["seed"], rec["k"])] = (w_dec[i, j], w_enc[i, j], since[i, j])
             self.records[(rec["seed"], rec["k"])] = {
                 m: float(rec[m]) for m in (*METRICS, f"s{self.n}_dec")}
+        self.save(complete=False)  # a checkpoint: an interrupted member-width resumes here
 
-    def save(self) -> None:
+    def save(self, complete: bool = True) -> None:
+        """Writes the store atomically; ``complete`` marks every search as done."""
+        self.complete = complete
         ks, seeds = self.ks, self.seeds
         names = (*METRICS, f"s{self.n}_dec")
         tmp = self.path.with_suffix(".tmp.npz")
@@ -178,7 +184,7 @@ class Store:
                  since=np.stack([[self.weights[(s, k)][2] for k in ks] for s in seeds]),
                  metrics=np.array([[[self.records[(s, k)][m] for m in names] for k in ks]
                                    for s in seeds]),
-                 metric_names=np.array(names), train_s=self.train_s,
+                 metric_names=np.array(names), train_s=self.train_s, complete=complete,
                  **({} if self.cpu_s is None else {"cpu_s": self.cpu_s}))
         tmp.replace(self.path)
 
@@ -345,12 +351,14 @@ def main(argv=None) -> dict:
                 d = describe(spec, i)
                 width = width_of(w, d["g"])
                 path = store_dir / f"f{fam_seed}_m{i}_{w.replace('/', 'half')}.npz"
-                done = path.is_file()
-                if args.score_only and not done:
+                if args.score_only and not path.is_file():
                     continue
                 k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
                            else None)
                 store = Store(path, draw_toy(spec, i), width, setup, k_start)
+                done = store.complete  # a checkpointed member-width resumes its searches
+                if args.score_only and not done:
+                    continue
                 if not done:
                     print(f"[{split} member {i}: g={d['g']} d={d['d']} true L0 "
                           f"{d['true_l0']:.2f}; width {w} = {width}]", flush=True)

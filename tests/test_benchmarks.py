@@ -118,7 +118,7 @@ def test_ab_times_both_variants_in_turn(tmp_path, compare, names):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads(out.read_text())
     assert {r["variant"] for r in res["runs"]} == names
-    assert all(len(r["times_s"]) == 2 for r in res["runs"])
+    assert all(len(r["times_s"]) == 2 and r["compile_s"] > 0 for r in res["runs"])
     assert all(_positive(v) for v in res["median_samples_s"].values())
     assert len(res["paired_ratios"]) == 2 and res["median_paired_ratio"] > 0
     assert "others_share" in res["load"]

@@ -91,3 +91,20 @@ def test_bad_widths_are_refused(text, tmp_path):
     with pytest.raises(SystemExit, match="--widths"):
         protocol.main(["--widths", text, "--out-dir", str(tmp_path), "--fig-dir",
                        str(tmp_path)])
+
+
+def test_a_checkpoint_is_not_taken_for_a_finished_member_width(tmp_path):
+    """A store saved as a checkpoint (complete=False, as Store.train does after every
+    training) re-reads with its SAEs but as unfinished, so the run resumes its searches
+    there instead of reporting it; a finished one (the default) and a store written
+    before checkpoints existed (no flag) read as complete."""
+    path = tmp_path / "m.npz"
+    _store(path, ks=(1.0, 2.0)).save(complete=False)
+    part = protocol.Store(path, None, H, SETUP)
+    assert not part.complete and part.ks == [1.0, 2.0]
+    part.save()
+    assert protocol.Store(path, None, H, SETUP).complete
+    z = dict(np.load(path))
+    del z["complete"]
+    np.savez(path, **z)
+    assert protocol.Store(path, None, H, SETUP).complete
