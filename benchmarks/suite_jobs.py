@@ -48,7 +48,10 @@ from toysae.sweep import (
 )
 
 RESULT_PREFIX = "RESULT "
-AUX_FEW_DEFAULT = batchtopk_mod.AUX_FEW
+#: The engine's choices that are read when a program is traced, with the package's
+#: defaults; a job spec (or a chunk_pair variant) may set them.
+TRACE_CHOICES = {"topk_search": (topk_mod, "SEARCH", topk_mod.SEARCH),
+                 "aux_few": (batchtopk_mod, "AUX_FEW", batchtopk_mod.AUX_FEW)}
 SCHEDULE = (0, None, True)  # constant k: what train_sweep passes for a plain sweep
 
 
@@ -113,7 +116,8 @@ def chunk_job(spec: dict) -> dict:
     ``arch`` (an architecture's name; default BatchTopK), ``seed_block`` (seeds stepped
     together, default :data:`toysae.sweep.SEED_BLOCK`; null: every seed in one vmap, the
     layout before issue 20), ``topk_search`` (the threshold search's probe rule,
-    :data:`toysae.topk.SEARCH`; default the package's), ``devices`` (shard the models
+    :data:`toysae.topk.SEARCH`; default the package's), ``aux_few``
+    (:data:`toysae.saes.batchtopk.AUX_FEW`), ``devices`` (shard the models
     over this many devices, the CPU's cores split into them: only in a fresh process,
     before JAX starts).
     """
@@ -127,7 +131,7 @@ def chunk_job(spec: dict) -> dict:
                               dead_steps=spec.get("dead_steps"), ks=ks,
                               seeds=(0,) if ks else None, arch=spec.get("arch"))
     devices = int(spec.get("devices", 1))
-    topk_mod.SEARCH = spec.get("topk_search", topk_mod.SEARCH)  # read when traced
+    _set_trace_choices(spec)
     compiled, compile_s, (state, n_steps, toy, keys, ks_arr) = _compile_chunk(
         cfg, toy, init_sweep_state(cfg, toy), devices,
         spec.get("seed_block", sweep_mod.SEED_BLOCK))
@@ -151,7 +155,7 @@ def chunk_job(spec: dict) -> dict:
     gflops = common.gflops_of(samples_s, toy_info["dim"], width)
     return dict(
         models=m, devices=devices, seed_block=spec.get("seed_block", sweep_mod.SEED_BLOCK),
-        topk_search=topk_mod.SEARCH, batch=batch,
+        topk_search=topk_mod.SEARCH, aux_few=batchtopk_mod.AUX_FEW, batch=batch,
         width=width, dim=toy_info["dim"],
         length=length,
         ks=list(cfg.columns), seeds=list(cfg.seeds), dead_steps=cfg.sae.dead_steps,
@@ -332,6 +336,12 @@ def copula_job(spec: dict) -> dict:
     return dict(toy=info, correlated=True, build=build, **out)
 
 
+def _set_trace_choices(spec: dict) -> None:
+    """Sets each of :data:`TRACE_CHOICES` to ``spec``'s value, else the default."""
+    for key, (module, name, default) in TRACE_CHOICES.items():
+        setattr(module, name, spec.get(key, default))
+
+
 def chunk_pair_job(spec: dict) -> dict:
     """Two variants of ``run_chunk`` timed in one process, chunk by chunk in turn.
 
@@ -342,9 +352,9 @@ def chunk_pair_job(spec: dict) -> dict:
     ``dead_steps``) plus ``variants``: ``{name: {"topk_search": ..., "seed_block":
     ..., "aux_few": ...}}``, exactly two.  Each variant is compiled after
     ``jax.clear_caches()`` (the probe rule and ``AUX_FEW`` are read when traced) from
-    the same initial state, and both advance in
-    step, so they time the same phase of training.  Returns per variant the chunk
-    times and rate, and the paired ratios (first over second) of each round.
+    the same initial state, and both advance in step, so they time the same phase of
+    training.  Returns per variant the chunk times and rate, and the paired ratios
+    (first over second) of each round.
     """
     toy, toy_cfg, toy_info = make_toy(spec.get("toy", {}))
     length, m = int(spec["length"]), int(spec["models"])
@@ -356,8 +366,7 @@ def chunk_pair_job(spec: dict) -> dict:
     runs = {}
     for name in names:
         v = spec["variants"][name]
-        topk_mod.SEARCH = v.get("topk_search", "illinois")
-        batchtopk_mod.AUX_FEW = v.get("aux_few", AUX_FEW_DEFAULT)  # read when traced
+        _set_trace_choices(v)
         jax.clear_caches()
         compiled, compile_s, args = _compile_chunk(
             cfg, toy, init_sweep_state(cfg, toy), 1, v.get("seed_block", sweep_mod.SEED_BLOCK))

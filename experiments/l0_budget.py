@@ -26,6 +26,7 @@ Usage: ``python experiments/l0_budget.py [--quick] [--budgets 2000000,8000000]``
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -44,8 +45,6 @@ QUICK = dict(budgets=(200_000, 400_000), batch_size=1024, lr=3e-4, seeds=(0, 1))
 
 
 def _budgets(text: str) -> tuple[int, ...]:
-    import argparse
-
     try:
         values = tuple(int(float(t)) for t in text.split(",") if t.strip())
     except ValueError as err:
@@ -54,6 +53,13 @@ def _budgets(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"--budgets {text!r}; expected a comma list of sample counts >= 1024")
     return tuple(sorted(set(values)))
+
+
+def family_spec(protocol: dict) -> FamilySpec:
+    """The choosing split's family (seed 0) as the protocol's results record it."""
+    family = protocol["settings"]["family"]
+    return FamilySpec(**{k: tuple(v) if isinstance(v, list) else v
+                         for k, v in family.items()})
 
 
 def unrecovered_members(protocol: dict) -> list[dict]:
@@ -73,9 +79,7 @@ def main(argv=None) -> dict:
     if args.budgets is not None:
         setup["budgets"] = args.budgets
     protocol = json.loads(PROTOCOL.read_text())
-    family = protocol["settings"]["family"]  # the choosing split's family (seed 0)
-    spec = FamilySpec(**{k: tuple(v) if isinstance(v, list) else v
-                         for k, v in family.items()})
+    spec = family_spec(protocol)
     members = unrecovered_members(protocol)
     if args.quick:
         members = members[:2]
@@ -110,7 +114,8 @@ def main(argv=None) -> dict:
         row["mcc_gain"] = mccs[-1] - mccs[0]
         rows.append(row)
         out = dict(experiment="l0_budget",
-                   settings=setup | {"recovered": RECOVERED, "family": family},
+                   settings=setup | {"recovered": RECOVERED,
+                                     "family": protocol["settings"]["family"]},
                    members_total=len(members), rows=rows, partial=len(rows) < len(members))
         finish(out, args.fig_dir, stem, t_start)
     recovered = sum(r["recovered_at"] is not None for r in rows)

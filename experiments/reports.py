@@ -21,7 +21,6 @@ import argparse
 import functools
 import json
 import re
-import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -488,11 +487,9 @@ def _recoverable(rows: list[dict]) -> list[dict]:
 
 
 def _agreement(row: dict) -> float | None:
-    """The matched decoder agreement between seeds at the cross-seed rule's answer (minus
-    its search score there), None where that rule has no estimate."""
-    e = row["estimates"].get("argmax_cross_seed", {})
-    score = e.get("score", {}).get(f"{e['l0']:g}") if "l0" in e else None
-    return None if score is None else -score
+    """The matched decoder agreement between seeds at the default rule's answer, as its
+    confidence recorded it (None where not known)."""
+    return (row.get("confidence") or {}).get("agreement")
 
 
 def _shared(rows: list[dict]) -> list[dict]:
@@ -755,12 +752,8 @@ def render_ab(data: dict) -> str:
              f"{_load_words(data.get('load'))}):", "",
              "| variant | median model-samples/s | per round |", "|---|---:|---|"]
     for name, rate in rates.items():
-        per = [r for r in data["runs"] if r.get("variant", r.get("layout")) == name]
-        if in_turn:
-            n = st["models"] * 1024 * st["length"]
-            per_s = [statistics.median(n / t for t in r["times_s"]) for r in per]
-        else:
-            per_s = [r["samples_s"] for r in per]
+        per_s = [r["samples_s"] for r in data["runs"]
+                 if r.get("variant", r.get("layout")) == name]
         lines.append(f"| {name} | {rate:,.0f} | "
                      f"{', '.join(f'{v / 1e3:,.0f}k' for v in per_s)} |")
     pairs = ("the median of all adjacent pairs' ratios" if in_turn

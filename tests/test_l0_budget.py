@@ -13,7 +13,7 @@ sys.path.insert(0, str(EXPERIMENTS))
 
 import l0_budget as budget  # noqa: E402
 
-from toysae.family import FamilySpec, draw_toy  # noqa: E402
+from toysae.family import draw_toy  # noqa: E402
 
 
 def _row(split, index, mcc, width_name="g", g=30, d=20):
@@ -36,9 +36,7 @@ def test_the_members_drawn_are_the_protocols():
     """The committed protocol results name each member's g and d; drawing the family
     the way the script does gives the same toys (the script also checks this)."""
     protocol = json.loads(budget.PROTOCOL.read_text())
-    family = protocol["settings"]["family"]
-    spec = FamilySpec(**{k: tuple(v) if isinstance(v, list) else v
-                         for k, v in family.items()})
+    spec = budget.family_spec(protocol)
     for row in budget.unrecovered_members(protocol):
         toy = draw_toy(spec, row["index"])
         assert (toy.n_features, toy.dim) == (row["g"], row["d"])

@@ -83,15 +83,15 @@ def nth_largest(values: jax.Array, n: jax.Array, search: str | None = None) -> j
     def count(key):
         return jnp.sum((keys >= key).astype(count_dtype))
 
-    # Invariant: count(lo) = c_lo >= n and count(hi) = c_hi < n, so the answer's key
-    # lies in [lo, hi).  Stop early once exactly n entries are >= lo: the answer is then
+    # Invariant: count(lo) = c_lo >= n and count(hi) < n, so the answer's key lies in
+    # [lo, hi).  Stop early once exactly n entries are >= lo: the answer is then
     # the smallest of them (one min pass), found long before the bracket is 1 wide.
     def cond(carry):
         lo, hi, c_lo = carry[:3]
         return (c_lo != n_c) & (hi - lo > 1)
 
     def body(carry):
-        lo, hi, c_lo, c_hi, w_lo, w_hi, side, it = carry
+        lo, hi, c_lo, w_lo, w_hi, side, it = carry
         halve = lo + (hi - lo) // 2
         if interpolate:
             # Regula falsi on the counts: w_lo, w_hi are the excess counts at the two
@@ -109,7 +109,7 @@ def nth_largest(values: jax.Array, n: jax.Array, search: str | None = None) -> j
         w_hi = jnp.where(ok, jnp.where(side > 0, w_hi / 2, w_hi),
                          (n_c - c).astype(jnp.float32))
         return (jnp.where(ok, mid, lo), jnp.where(ok, hi, mid), jnp.where(ok, c, c_lo),
-                jnp.where(ok, c_hi, c), w_lo, w_hi, jnp.where(ok, 1, -1), it + 1)
+                w_lo, w_hi, jnp.where(ok, 1, -1), it + 1)
 
     valid = (n >= 1) & (n <= size)
     # The bracket comes from the float min and max (float reductions are fast on CPU,
@@ -123,8 +123,8 @@ def nth_largest(values: jax.Array, n: jax.Array, search: str | None = None) -> j
     # For invalid n the loop is skipped (hi = lo + 1).
     hi0 = jnp.where(valid, hi0, lo0 + 1)
     c0 = jnp.asarray(size, count_dtype)
-    init = (lo0, hi0, c0, jnp.zeros((), count_dtype), (c0 - n_c).astype(jnp.float32),
-            n_c.astype(jnp.float32), jnp.int32(0), jnp.int32(0))
+    init = (lo0, hi0, c0, (c0 - n_c).astype(jnp.float32), n_c.astype(jnp.float32),
+            jnp.int32(0), jnp.int32(0))
     lo, _, c_lo = jax.lax.while_loop(cond, body, init)[:3]
     smallest_kept = jnp.min(jnp.where(keys >= lo, keys, jnp.uint32(0xFFFFFFFF)))
     # For n > size, lo = lo0 lies below every key and the smallest kept is the minimum.

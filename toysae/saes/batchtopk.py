@@ -64,6 +64,13 @@ AUX_GROUP = 5
 AUX_FEW = 4
 
 
+def aux_few_cap(h: int, d: int) -> int:
+    """Dead latents per model up to which ``aux="few"`` applies for width ``h`` and
+    input dimension ``d``: :data:`AUX_FEW`, at most ``d // 2`` (where ``"all"`` is
+    valid) and ``h``; 0 when the branch is off."""
+    return max(0, min(AUX_FEW, d // 2, h))
+
+
 @dataclass(frozen=True)
 class BatchTopK(Arch):
     """BatchTopK record (module docstring); k is the sweep column.
@@ -278,7 +285,7 @@ class BatchTopK(Arch):
         elif aux in ("all", "few") and self.hand_written:
             (loss, (mse, acts, t, x_hat)), grads = self.loss_and_grads(
                 state.params, x, k, dead, self.aux_coef,
-                aux_cap=min(AUX_FEW, dead.shape[-1]) if aux == "few" else None)
+                aux_cap=aux_few_cap(dead.shape[-1], x.shape[-1]) if aux == "few" else None)
         else:
             coef = 0.0 if aux == "off" else self.aux_coef
             (loss, (mse, acts, t, x_hat)), grads = jax.value_and_grad(
@@ -360,7 +367,7 @@ class BatchTopK(Arch):
         n_dead = jnp.sum(state.since_fired >= self.dead_steps, axis=-1, dtype=jnp.int32)
         half_d = x.shape[-1] // 2
         h = state.since_fired.shape[-1]
-        few = min(AUX_FEW, half_d)
+        few = aux_few_cap(h, x.shape[-1])
         # "few" only where it is cheaper than "all" (fewer columns) and hand-written;
         # AUX_FEW = 0 turns it off (read when traced).
         names = ["off"] + (["few"] if self.hand_written and 1 <= few < h else []) + ["all"]
