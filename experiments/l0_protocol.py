@@ -11,7 +11,11 @@ Splits (members of :mod:`toysae.family`):
 For each member and SAE width (g, g/2, 2g), every rule of :data:`SEARCH_RULES` runs its
 own coarse-to-fine search over k exactly as ``toysae find-l0 --rule R`` would
 (:func:`toysae.l0.search_k` on :func:`toysae.l0.search_score`), all rules sharing the
-SAEs trained so far; the elbow reads the c_dec search's k values. The online tuner is
+SAEs trained so far; the elbow reads the c_dec search's k values. The searches run in
+lockstep (:func:`toysae.l0.search_k_together`): each round trains the union of the k
+values the rules ask for in one sweep, which needs about 40% fewer sweeps than one rule
+after another (on the first 23 member-widths: 92 against 156) for the same trainings;
+each rule is still charged only the k values its own search asked for. The online tuner is
 left out (0% within ±1 at width g in the first study, ``figures/l0_generalisation.json``,
 and it trains apart).
 
@@ -67,7 +71,7 @@ from toysae.l0 import (
     elbow_rule,
     live_window,
     rule_name,
-    search_k,
+    search_k_together,
     search_score,
     sweep_rules,
 )
@@ -198,30 +202,32 @@ def run_searches(store: Store, true_l0: float, setup: dict, train: bool) -> dict
     ``{rule: {"l0", "ks", "trainings"}}`` or ``{rule: {"missing": [k...]}}``."""
     live_steps = live_window(n_steps(setup))
     coarse = coarse_grid(k_max_of(true_l0, store.width))
-    out = {}
-    for rule in SEARCH_RULES:
-        asked = set()
+    asked = {rule: set() for rule in SEARCH_RULES}
 
-        def score(ks, rule=rule, asked=asked):
-            asked.update(ks)
-            if train:
-                store.train(ks)
+    def score_of(rule):
+        def score(ks):
+            asked[rule].update(ks)
             missing = [k for k in ks if (store.seeds[0], k) not in store.records]
             if missing:
                 raise LookupError(missing)
             return {k: search_score(rule, k, store.seeds, store.records, store.weights,
                                     store.n, live_steps) for k in ks}
+        return score
 
-        try:
-            seen = search_k(score, coarse)
-        except LookupError as err:
-            out[rule] = {"missing": list(err.args[0])}
+    # The rules search in lockstep: each round trains every k any rule asks for in one
+    # sweep; each rule still asks for (and is charged) exactly what it would alone.
+    found = search_k_together(store.train if train else (lambda ks: None),
+                              {rule: score_of(rule) for rule in SEARCH_RULES}, coarse)
+    out = {}
+    for rule, seen in found.items():
+        if isinstance(seen, LookupError):
+            out[rule] = {"missing": list(seen.args[0])}
             continue
         best = min(sorted(seen), key=lambda k: (seen[k], k))
-        name = rule_name(rule, store.n)
-        out[rule] = {"rule_name": name, "l0": best, "ks": sorted(asked),
-                     "per_seed": per_seed(store, rule, sorted(asked)),
-                     "trainings": len(asked) * len(store.seeds),
+        out[rule] = {"rule_name": rule_name(rule, store.n), "l0": best,
+                     "ks": sorted(asked[rule]),
+                     "per_seed": per_seed(store, rule, sorted(asked[rule])),
+                     "trainings": len(asked[rule]) * len(store.seeds),
                      "score": {f"{k:g}": v for k, v in sorted(seen.items())}}
     if "ks" in out.get("argmin_c_dec", {}):  # the elbow reads the c_dec search's curve
         ks = out["argmin_c_dec"]["ks"]

@@ -75,6 +75,52 @@ def test_search_finds_the_integer_minimum_with_fewer_trainings():
             assert len(seen) <= 15
 
 
+def test_searches_in_lockstep_ask_what_each_asks_alone_in_fewer_rounds():
+    """``search_k_together`` runs several searches with one ``train`` call per round: each
+    search scores exactly the k values (and finds exactly the minimum) that ``search_k``
+    on its score alone does, every k scored was trained first, and the rounds are fewer
+    than the separate searches' calls.  A search whose score raises LookupError ends
+    alone; the others go on."""
+    from toysae.l0 import coarse_grid, search_k, search_k_together
+
+    def curve(true, slope):
+        return lambda ks: {k: (true - k) * 0.05 if k < true else (k - true) * slope
+                           for k in ks}
+
+    coarse = coarse_grid(33.0)
+    for trues in ((11, 3, 27), (1, 2, 33), (16, 17, 8)):
+        scores = {f"r{i}": curve(t, 0.01 if i % 2 else 0.5) for i, t in enumerate(trues)}
+        trained, rounds = set(), []
+
+        def train(ks, trained=trained, rounds=rounds):
+            rounds.append(ks)
+            trained.update(ks)
+
+        def checked(score, trained=trained):  # a score may only read trained k values
+            def read(ks):
+                assert set(ks) <= trained
+                return score(ks)
+            return read
+
+        together = search_k_together(
+            train, {name: checked(score) for name, score in scores.items()}, coarse)
+        alone_calls = 0
+        for name, score in scores.items():
+            def counting(ks, score=score):
+                nonlocal alone_calls
+                alone_calls += 1
+                return score(ks)
+            assert together[name] == search_k(counting, coarse)
+        assert len(rounds) < alone_calls
+
+    def lacking(ks):
+        raise LookupError([k for k in ks if k > 10])
+
+    out = search_k_together(lambda ks: None, {"ok": curve(11, 0.5), "bad": lacking}, coarse)
+    assert isinstance(out["bad"], LookupError) and out["bad"].args[0] == [16.0, 33.0]
+    assert min(out["ok"], key=out["ok"].get) == 11
+
+
 def test_s_n_for_width_keeps_n_below_half_the_width():
     from toysae.l0 import s_n_for_width
 

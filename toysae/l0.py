@@ -26,8 +26,8 @@ from .tuner import TunerConfig, tune_l0
 
 __all__ = ["AGREEMENT_TRUST", "DEFAULT_RULE", "PANEL", "RULES", "L0Estimate", "argmax_rule",
            "argmin_rule", "coarse_grid", "confidence", "elbow_rule", "find_l0",
-           "live_window", "rule_name", "search_k", "search_score", "sweep_rules",
-           "weight_rules"]
+           "live_window", "refine_ks", "rule_name", "search_k", "search_k_together",
+           "search_score", "sweep_rules", "weight_rules"]
 
 #: Every rule :func:`find_l0` can report; ``argmin_s_n_dec`` is reported under the name
 #: ``argmin_s{n}_dec`` of its n (:func:`~toysae.metrics.s_n_for_width`).
@@ -71,14 +71,35 @@ def coarse_grid(k_max: float, n: int = 6) -> tuple[float, ...]:
     return tuple(float(k) for k in ks)
 
 
+def refine_ks(seen: dict[float, float]) -> tuple[float, ...]:
+    """The k values :func:`search_k` scores next, given every ``{k: value}`` scored so
+    far: the integer midpoints of the two halves of the bracket around the best k (the
+    smallest value; ties: the smaller k) that are not scored yet; ``()`` once both integer
+    neighbours of the best k are scored.
+
+    Examples:
+      >>> refine_ks({1.0: 5.0, 4.0: 1.0, 16.0: 3.0})
+      (2.0, 10.0)
+      >>> refine_ks({3.0: 1.0, 4.0: 0.0, 5.0: 2.0})
+      ()
+    """
+    ks = sorted(seen)
+    best = min(ks, key=lambda k: (seen[k], k))
+    i = ks.index(best)
+    lo = ks[i - 1] if i > 0 else best
+    hi = ks[i + 1] if i + 1 < len(ks) else best
+    new = {float(np.floor((lo + best) / 2)), float(np.ceil((best + hi) / 2))}
+    return tuple(sorted(k for k in new if k not in seen and lo < k < hi))
+
+
 def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
     """Coarse-to-fine search for the integer k minimising a score.
 
     ``score(ks)`` trains (or looks up) the given k values and returns
     ``{k: value}``.  After the coarse grid, the bracket around the best k so far is
-    narrowed by scoring the integer midpoints of its two halves, until both integer
-    neighbours of the best k are scored: about ``2 · log2(range)`` extra k values for a
-    unimodal curve instead of every integer.
+    narrowed by scoring the integer midpoints of its two halves (:func:`refine_ks`),
+    until both integer neighbours of the best k are scored: about ``2 · log2(range)``
+    extra k values for a unimodal curve instead of every integer.
 
     Returns:
       Every ``{k: value}`` scored.
@@ -89,17 +110,50 @@ def search_k(score, coarse: tuple[float, ...]) -> dict[float, float]:
       (11.0, True)
     """
     seen = dict(score(tuple(coarse)))
-    while True:
-        ks = sorted(seen)
-        best = min(ks, key=lambda k: (seen[k], k))
-        i = ks.index(best)
-        lo = ks[i - 1] if i > 0 else best
-        hi = ks[i + 1] if i + 1 < len(ks) else best
-        new = {float(np.floor((lo + best) / 2)), float(np.ceil((best + hi) / 2))}
-        new = tuple(sorted(k for k in new if k not in seen and lo < k < hi))
-        if not new:
-            return seen
+    while new := refine_ks(seen):
         seen.update(score(new))
+    return seen
+
+
+def search_k_together(train, scores: dict, coarse: tuple[float, ...]) -> dict:
+    """:func:`search_k` for several scores at once, in lockstep: each round
+    ``train(ks)`` is called once with every k value any search asks for next (so one
+    sweep trains them together), then each search scores its own.  Each search asks
+    for, and returns, exactly what :func:`search_k` on its score alone would.
+
+    Args:
+      train: ``train(ks)`` makes the k values scorable (a no-op where they are).
+      scores: ``{name: score}``, each ``score(ks) -> {k: value}``; a score that raises
+        :class:`LookupError` (``args[0]``: the k values it lacks) ends its own search.
+      coarse: the first k values every search scores.
+
+    Returns:
+      ``{name: {k: value}}`` (every k the search scored), or ``{name: LookupError}``
+      for a search that ended on one.
+
+    Examples:
+      >>> calls = []
+      >>> out = search_k_together(calls.append, {
+      ...     "a": lambda ks: {k: (k - 11) ** 2 for k in ks},
+      ...     "b": lambda ks: {k: (k - 3) ** 2 for k in ks}}, (1.0, 4.0, 16.0, 33.0))
+      >>> [min(s, key=s.get) for s in out.values()], len(calls) < 8
+      ([11.0, 3.0], True)
+    """
+    seen: dict = {name: {} for name in scores}
+    ask = {name: tuple(coarse) for name in scores}
+    while ask:
+        train(tuple(sorted(set().union(*ask.values()))))
+        nxt = {}
+        for name, ks in ask.items():
+            try:
+                seen[name].update(scores[name](ks))
+            except LookupError as err:
+                seen[name] = err
+                continue
+            if new := refine_ks(seen[name]):
+                nxt[name] = new
+        ask = nxt
+    return seen
 
 
 #: A latent counts as live for the weight rules when it fired in the last this many
