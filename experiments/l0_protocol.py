@@ -47,8 +47,10 @@ k: k falls linearly from k_max (the search range's top) to its target between 10
 rules are judged on SAEs that approached their k from above; its outputs and kept SAEs
 are named ``l0_protocol_schedule*``.
 
-Usage: ``python experiments/l0_protocol.py [--quick] [--widths g,g/2,2g] [--score-only]
-[--variant constant|schedule]``
+Usage: ``python experiments/l0_protocol.py [--quick] [--widths g,g/2,2g]
+[--splits choose,fresh,held_out] [--score-only] [--variant constant|schedule]``
+(``--widths`` and ``--splits`` say what trains; every finished member-width of any
+width and split is re-scored into the output.)
 """
 
 from __future__ import annotations
@@ -308,6 +310,10 @@ def main(argv=None) -> dict:
     def extend(p):
         p.add_argument("--widths", default=",".join(WIDTHS),
                        help=f"comma list from {','.join(WIDTHS)} (default all, g first)")
+        p.add_argument("--splits", default=",".join(SPLITS),
+                       help=f"comma list from {','.join(SPLITS)}: the splits to train "
+                            "(default all); the others' finished member-widths are "
+                            "re-scored and kept in the output")
         p.add_argument("--score-only", action="store_true",
                        help="train nothing: re-score the kept SAEs")
         p.add_argument("--variant", default="constant", choices=VARIANTS,
@@ -319,6 +325,11 @@ def main(argv=None) -> dict:
     if bad or not widths:
         raise SystemExit(f"--widths={args.widths!r}: expected a comma list from "
                          f"{','.join(WIDTHS)}")
+    train_splits = tuple(x.strip() for x in args.splits.split(",") if x.strip())
+    bad = [x for x in train_splits if x not in SPLITS]
+    if bad or not train_splits:
+        raise SystemExit(f"--splits={args.splits!r}: expected a comma list from "
+                         f"{','.join(SPLITS)}")
     setup = QUICK if args.quick else FULL
     splits = QUICK_SPLITS if args.quick else SPLITS
     base = "l0_protocol" if args.variant == "constant" else f"l0_protocol_{args.variant}"
@@ -350,20 +361,23 @@ def main(argv=None) -> dict:
         write_json(Path(args.fig_dir) / f"{stem}.json", out)
         return out
 
-    for w in widths:
+    # Every width and split is visited, so the output keeps every finished
+    # member-width; only the chosen widths and splits train (none with --score-only).
+    for w in WIDTHS:
         for split, (fam_seed, members) in splits.items():
             spec = FamilySpec(seed=fam_seed, **setup["spec"])
+            trains = not args.score_only and w in widths and split in train_splits
             for i in members:
                 d = describe(spec, i)
                 width = width_of(w, d["g"])
                 path = store_dir / f"f{fam_seed}_m{i}_{w.replace('/', 'half')}.npz"
-                if args.score_only and not path.is_file():
+                if not trains and not path.is_file():
                     continue
                 k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
                            else None)
                 store = Store(path, draw_toy(spec, i), width, setup, k_start)
                 done = store.complete  # a checkpointed member-width resumes its searches
-                if args.score_only and not done:
+                if not trains and not done:
                     continue
                 if not done:
                     print(f"[{split} member {i}: g={d['g']} d={d['d']} true L0 "

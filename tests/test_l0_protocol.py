@@ -108,3 +108,43 @@ def test_a_checkpoint_is_not_taken_for_a_finished_member_width(tmp_path):
     del z["complete"]
     np.savez(path, **z)
     assert protocol.Store(path, None, H, SETUP).complete
+
+
+@pytest.mark.parametrize("text", ["fresh,test", ""])
+def test_bad_splits_are_refused(text, tmp_path):
+    with pytest.raises(SystemExit, match="--splits"):
+        protocol.main(["--splits", text, "--out-dir", str(tmp_path), "--fig-dir",
+                       str(tmp_path)])
+
+
+def test_finished_member_widths_outside_the_trained_ones_stay_in_the_output(tmp_path):
+    """A run that trains one width and split (here none: --score-only) still re-scores
+    every finished member-width of the others into its output, so running the widths
+    one after another never drops the rows of an earlier one."""
+    import json
+
+    from toysae.family import FamilySpec, describe
+
+    fam_seed, member = protocol.QUICK_SPLITS["fresh"][0], 0
+    spec = FamilySpec(seed=fam_seed, **protocol.QUICK["spec"])
+    d = describe(spec, member)
+    store_dir = tmp_path / "runs" / "l0_protocol_quick"
+    store_dir.mkdir(parents=True)
+    width = protocol.width_of("2g", d["g"])
+    rng = np.random.default_rng(0)
+    w = np.eye(width, d["d"])
+    store = protocol.Store(store_dir / f"f{fam_seed}_m{member}_2g.npz", None, width,
+                           protocol.QUICK)
+    for s in protocol.QUICK["seeds"]:
+        for k in range(1, 16):
+            store.weights[(s, float(k))] = (w[rng.permutation(width)].astype(np.float32),
+                                            w.T.astype(np.float32), np.zeros(width, np.int32))
+            store.records[(s, float(k))] = {m: 0.0 for m in protocol.METRICS} | {
+                "c_dec": abs(k - 3.0), f"s{store.n}_dec": 1.0}
+    store.save()
+    protocol.main(["--quick", "--widths", "g", "--splits", "choose", "--score-only",
+                   "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)])
+    out = json.loads((tmp_path / "l0_protocol_quick.json").read_text())
+    assert [(r["split"], r["index"], r["width_name"]) for r in out["rows"]] == [
+        ("fresh", member, "2g")]
+    assert out["rows"][0]["estimates"]["argmin_c_dec"]["l0"] == 3.0
