@@ -86,11 +86,11 @@ def test_the_rule_is_chosen_on_the_choosing_split_alone():
     assert protocol.choose(protocol.hit_rates(rows[2:])) is None
 
 
-@pytest.mark.parametrize("text", ["g,3g", ""])
-def test_bad_widths_are_refused(text, tmp_path):
-    with pytest.raises(SystemExit, match="--widths"):
-        protocol.main(["--widths", text, "--out-dir", str(tmp_path), "--fig-dir",
-                       str(tmp_path)])
+@pytest.mark.parametrize("flag,text", [("--widths", "g,3g"), ("--widths", ""),
+                                       ("--splits", "fresh,test"), ("--splits", "")])
+def test_bad_widths_and_splits_are_refused(flag, text, tmp_path):
+    with pytest.raises(SystemExit, match=flag):
+        protocol.main([flag, text, "--out-dir", str(tmp_path), "--fig-dir", str(tmp_path)])
 
 
 def test_a_checkpoint_is_not_taken_for_a_finished_member_width(tmp_path):
@@ -108,13 +108,6 @@ def test_a_checkpoint_is_not_taken_for_a_finished_member_width(tmp_path):
     del z["complete"]
     np.savez(path, **z)
     assert protocol.Store(path, None, H, SETUP).complete
-
-
-@pytest.mark.parametrize("text", ["fresh,test", ""])
-def test_bad_splits_are_refused(text, tmp_path):
-    with pytest.raises(SystemExit, match="--splits"):
-        protocol.main(["--splits", text, "--out-dir", str(tmp_path), "--fig-dir",
-                       str(tmp_path)])
 
 
 def test_finished_member_widths_outside_the_trained_ones_stay_in_the_output(tmp_path):
