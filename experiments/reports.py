@@ -499,6 +499,16 @@ def _shared(rows: list[dict]) -> list[dict]:
     return [r for r in rows if (_agreement(r) or 0.0) >= AGREEMENT_TRUST]
 
 
+def _best_rate(rows: list[dict], rule: str | None = None) -> str:
+    """How often the trained k with the highest seed-mean MCC (``mcc_best``) lies within
+    ±1 of the true L0, or (with ``rule``) the rule's estimate within ±1 of that k."""
+    rows = [r for r in rows if r.get("mcc_best")
+            and (rule is None or "l0" in r["estimates"].get(rule, {}))]
+    hits = [r["mcc_best"]["within_1"] if rule is None
+            else abs(r["estimates"][rule]["l0"] - r["mcc_best"]["k"]) <= 1.0 for r in rows]
+    return f"{np.mean(hits):.0%} ({sum(hits)}/{len(hits)})" if hits else "–"
+
+
 def _protocol_cells(data: dict):
     """``(split, width, rows)`` in the report's order, for the splits and widths run."""
     for split in _SPLIT_ORDER:
@@ -541,17 +551,20 @@ def render_l0_protocol(data: dict) -> str:
               "to dimensions (above 1: superposition), the true L0, and the MCC a right "
               "answer would reach.", "",
               "| split | width | member | g | d | g/d | true L0 | MCC at k nearest the true "
-              "L0 | estimate | within ±1 | seeds' agreement at the estimate | called "
-              "reliable |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+              "L0 | trained k of highest MCC (MCC) | estimate | within ±1 | seeds' "
+              "agreement at the estimate | called reliable |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for split, w, rows in _protocol_cells(data):
         for r in rows:
             e = r["estimates"].get(chosen, {})
             mcc = (r.get("mcc_at_true_k") or {}).get("mcc")
             conf = r.get("confidence") or {}
+            best = r.get("mcc_best")
+            best_cell = "–" if not best else f"{best['k']:g} ({best['mcc']:.3f})"
             lines.append(
                 f"| {split} | {w} | {r['index']} | {r['g']} | {r['d']} | {r['g'] / r['d']:.2f} "
                 f"| {r['true_l0']:.2f} | {'–' if mcc is None else f'{mcc:.3f}'} | "
+                f"{best_cell} | "
                 f"{'–' if 'l0' not in e else format(e['l0'], 'g')} | "
                 f"{'yes' if e.get('within_1') else 'no'} | "
                 f"{'–' if _agreement(r) is None else format(_agreement(r), '.3f')} | "
@@ -561,20 +574,24 @@ def render_l0_protocol(data: dict) -> str:
 
 def render_l0_protocol_summary(data: dict) -> str:
     """The README's lines on the protocol: the chosen rule's hit rates per split and
-    width, and how many members were recoverable at all."""
+    width, how many members were recoverable at all, and how often the trained k whose
+    SAEs recover the true features best lies within ±1 of the true L0 (and the estimate
+    within ±1 of it)."""
     chosen = data.get("chosen_on_choose_split")
     lines = [_protocol_header(data), "",
              f"Rule chosen on the choosing split: `{chosen}`.", "",
              "| split | width | members | recoverable | within ±1 | within ±1, recoverable "
              "members | seeds agree ≥ 0.9 at the estimate | of those: recoverable | of "
-             "those: within ±1 |", "|---|---|---|---|---|---|---|---|---|"]
+             "those: within ±1 | trained k of highest MCC within ±1 | estimate within ±1 "
+             "of that k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for split, w, rows in _protocol_cells(data):
         rec, shared = _recoverable(rows), _shared(rows)
         n_rec_shared = len(_recoverable(shared))
         lines.append(f"| {split} | {w} | {len(rows)} | {len(rec)} | {_rate(rows, chosen)} | "
                      f"{_rate(rec, chosen)} | {len(shared)} | "
                      f"{f'{n_rec_shared}/{len(shared)}' if shared else '–'} | "
-                     f"{_rate(shared, chosen)} |")
+                     f"{_rate(shared, chosen)} | {_best_rate(rows)} | "
+                     f"{_best_rate(rows, chosen)} |")
     return "\n".join(lines) + "\n"
 
 
