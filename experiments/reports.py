@@ -732,7 +732,36 @@ def render_l0_budget(data: dict) -> str:
                   f"within {int(budgets[-1]) / 1e6:g}M samples; the MCC changes by "
                   f"{min(gains):+.3f} to {max(gains):+.3f} from {int(budgets[0]) / 1e6:g}M "
                   f"to {int(budgets[-1]) / 1e6:g}M."]
+    lines += _budget_answer_lines(rows, budgets)
     return "\n".join(lines) + "\n"
+
+
+def _budget_answer_lines(rows: list[dict], budgets: list[str]) -> list[str]:
+    """The table of seed-mean MCC at the protocol's answer against at round(true L0),
+    per budget, for the rows that trained both (older results files have none)."""
+    both = [r for r in rows if all((r["budgets"][b].get("at_answer") or {}).get("mcc")
+                                   for b in budgets)]
+    if not both:
+        return []
+    rule = both[0].get("answer_rule", "the protocol's rule")
+    lines = ["", f"The same budgets at the protocol's answer (`{rule}`, width g) against at "
+             "round(true L0): seed-mean MCC, and which k recovers the true features "
+             "better.", "",
+             "| member | true L0 | answer | " + " | ".join(
+                 f"{int(b) / 1e6:g}M: at the answer / at round(true L0)" for b in budgets)
+             + " |", "|---:|---:|---:|" + "---|" * len(budgets)]
+    better = {b: 0 for b in budgets}
+    for r in both:
+        cells = []
+        for b in budgets:
+            a, t = r["budgets"][b]["at_answer"]["mcc"]["mean"], r["budgets"][b]["mcc"]["mean"]
+            better[b] += t > a
+            cells.append(f"{a:.3f} / {t:.3f} ({'true L0' if t > a else 'answer'})")
+        lines.append(f"| {r['index']} | {r['true_l0']:.2f} | {r['answer_k']:g} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "round(true L0) recovers better in " + ", ".join(
+        f"{better[b]} of {len(both)} at {int(b) / 1e6:g}M" for b in budgets) + "."]
+    return lines
 
 
 def render_l0_budget_summary(data: dict) -> str:
