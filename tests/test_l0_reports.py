@@ -1,0 +1,46 @@
+"""The L0 study's report renderers count what they say they count (synthetic rows)."""
+
+import sys
+from pathlib import Path
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+import reports  # noqa: E402
+
+
+def _row(true_l0, best_k, estimate):
+    return {"true_l0": true_l0, "mcc_best": {"k": best_k, "mcc": 0.9,
+                                             "within_1": abs(best_k - true_l0) <= 1.0},
+            "estimates": {"r": {"l0": estimate}}}
+
+
+def test_best_rate_counts_the_mcc_best_k_and_the_estimate_against_it():
+    """Rows: the MCC-best k is within ±1 of the true L0 on 1 of 3; the estimate is within
+    ±1 of the MCC-best k on 2 of 3; a row without mcc_best (older results) is skipped."""
+    rows = [_row(10.0, 9.0, 3.0), _row(10.0, 6.0, 7.0), _row(4.0, 2.0, 2.0),
+            {"true_l0": 5.0, "estimates": {"r": {"l0": 5.0}}}]
+    assert reports._best_rate(rows) == "33% (1/3)"
+    assert reports._best_rate(rows, "r") == "67% (2/3)"
+    assert reports._best_rate(rows[3:]) == "–"
+
+
+def _budget_row(index, answer_mcc, true_mcc):
+    return {"index": index, "true_l0": 12.0, "answer_k": 9.0, "answer_rule": "r",
+            "budgets": {b: {"mcc": {"mean": t}, "at_answer": {"mcc": {"mean": a}}}
+                        for b, a, t in zip(("2000000", "8000000"), answer_mcc, true_mcc,
+                                           strict=True)}}
+
+
+def test_budget_answer_table_says_which_k_recovers_better_per_budget():
+    """Member 1: the answer recovers better at 2M, the true L0 at 8M (the order turns);
+    member 2: the answer at both; a member whose answer is round(true L0) (no
+    at_answer) is left out of the table."""
+    rows = [_budget_row(1, (0.9, 0.8), (0.7, 0.95)), _budget_row(2, (0.9, 0.9), (0.5, 0.6)),
+            {"index": 3, "budgets": {"2000000": {"mcc": {"mean": 1.0}, "at_answer": None},
+                                     "8000000": {"mcc": {"mean": 1.0}, "at_answer": None}}}]
+    lines = reports._budget_answer_lines(rows, ["2000000", "8000000"])
+    assert lines[-1] == ("round(true L0) recovers better in 0 of 2 at 2M, 1 of 2 at 8M.")
+    assert "| 1 | 12.00 | 9 | 0.900 / 0.700 (answer) | 0.800 / 0.950 (true L0) |" in lines
+    assert not any(line.startswith("| 3 |") for line in lines)
+    assert reports._budget_answer_lines(rows[2:], ["2000000", "8000000"]) == []
