@@ -776,7 +776,17 @@ def render_l0_budget_summary(data: dict) -> str:
             f"{st['recovered']} at k = round(true L0)) at {hi}: "
             + "; ".join(f"member {r['index']} (g/d {r['g'] / r['d']:.2f}, true L0 "
                         f"{r['true_l0']:.1f}) {_mcc_at(r, st['budgets'][0]):.2f} → "
-                        f"{_mcc_at(r, st['budgets'][-1]):.2f}" for r in rows) + ".\n")
+                        f"{_mcc_at(r, st['budgets'][-1]):.2f}" for r in rows) + "."
+            + _budget_answer_sentence(rows, [str(b) for b in st["budgets"]]) + "\n")
+
+
+def _budget_answer_sentence(rows: list[dict], budgets: list[str]) -> str:
+    """The last line of :func:`_budget_answer_lines` as a sentence ('' without them)."""
+    lines = _budget_answer_lines(rows, budgets)
+    if not lines:
+        return ""
+    return (" Against the protocol's answer trained at the same budgets, "
+            + lines[-1][0].lower() + lines[-1][1:])
 
 
 def _mcc_at(row: dict, budget: int) -> float:
