@@ -919,6 +919,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("speed-summary", "docs/performance.md", "benchmarks/results.json",
            render_speed_summary),
     Report("speed", "README.md", "benchmarks/results.json", render_speed_summary),
+    Report("speed-repeat", "docs/performance.md", "benchmarks/results_repeat.json",
+           render_speed_summary),
     Report("full-sweep", "docs/performance.md", "benchmarks/full_sweep_15m_quiet.json",
            render_end_to_end),
     Report("full-sweep-summary", "README.md", "benchmarks/full_sweep_15m_quiet.json",
