@@ -403,13 +403,18 @@ def main(argv=None) -> dict:
     return out
 
 
+def _mcc_by_k(store: Store) -> dict[float, float]:
+    """Seed-mean MCC against the true features at every trained k."""
+    return {k: float(np.mean([store.records[(s, k)]["mcc"] for s in store.seeds]))
+            for k in store.ks}
+
+
 def _mcc_near(store: Store, true_l0: float) -> dict | None:
     """Seed-mean MCC at the trained k nearest the true L0: how well any rule could do."""
     if not store.ks:
         return None
     k = min(store.ks, key=lambda k: abs(k - true_l0))
-    return {"k": k, "mcc": float(np.mean([store.records[(s, k)]["mcc"]
-                                          for s in store.seeds]))}
+    return {"k": k, "mcc": _mcc_by_k(store)[k]}
 
 
 def _mcc_best(store: Store, true_l0: float) -> dict:
@@ -419,8 +424,7 @@ def _mcc_best(store: Store, true_l0: float) -> dict:
     values the searches trained, so near the true L0 there may be none."""
     if not store.ks:
         return {}
-    mcc = {k: float(np.mean([store.records[(s, k)]["mcc"] for s in store.seeds]))
-           for k in store.ks}
+    mcc = _mcc_by_k(store)
     best = max(sorted(mcc), key=lambda k: mcc[k])
     return {"mcc_by_k": {f"{k:g}": v for k, v in mcc.items()},
             "mcc_best": {"k": best, "mcc": mcc[best],

@@ -736,11 +736,26 @@ def render_l0_budget(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _budget_answer_lines(rows: list[dict], budgets: list[str]) -> list[str]:
-    """The table of seed-mean MCC at the protocol's answer against at round(true L0),
-    per budget, for the rows that trained both (older results files have none)."""
+def _budget_answer_rows(rows: list[dict], budgets: list[str]) -> tuple[list, dict]:
+    """The rows that trained both the protocol's answer and round(true L0) at every
+    budget (older results files have none), and per budget how many of them recover the
+    true features better at round(true L0)."""
     both = [r for r in rows if all((r["budgets"][b].get("at_answer") or {}).get("mcc")
                                    for b in budgets)]
+    better = {b: sum(r["budgets"][b]["mcc"]["mean"]
+                     > r["budgets"][b]["at_answer"]["mcc"]["mean"] for r in both)
+              for b in budgets}
+    return both, better
+
+
+def _budget_counts(better: dict, n: int) -> str:
+    return ", ".join(f"{v} of {n} at {int(b) / 1e6:g}M" for b, v in better.items())
+
+
+def _budget_answer_lines(rows: list[dict], budgets: list[str]) -> list[str]:
+    """The table of seed-mean MCC at the protocol's answer against at round(true L0),
+    per budget, for the rows that trained both."""
+    both, better = _budget_answer_rows(rows, budgets)
     if not both:
         return []
     rule = both[0].get("answer_rule", "the protocol's rule")
@@ -750,17 +765,14 @@ def _budget_answer_lines(rows: list[dict], budgets: list[str]) -> list[str]:
              "| member | true L0 | answer | " + " | ".join(
                  f"{int(b) / 1e6:g}M: at the answer / at round(true L0)" for b in budgets)
              + " |", "|---:|---:|---:|" + "---|" * len(budgets)]
-    better = {b: 0 for b in budgets}
     for r in both:
         cells = []
         for b in budgets:
             a, t = r["budgets"][b]["at_answer"]["mcc"]["mean"], r["budgets"][b]["mcc"]["mean"]
-            better[b] += t > a
             cells.append(f"{a:.3f} / {t:.3f} ({'true L0' if t > a else 'answer'})")
         lines.append(f"| {r['index']} | {r['true_l0']:.2f} | {r['answer_k']:g} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "round(true L0) recovers better in " + ", ".join(
-        f"{better[b]} of {len(both)} at {int(b) / 1e6:g}M" for b in budgets) + "."]
+    lines += ["", f"round(true L0) recovers better in {_budget_counts(better, len(both))}."]
     return lines
 
 
@@ -781,12 +793,12 @@ def render_l0_budget_summary(data: dict) -> str:
 
 
 def _budget_answer_sentence(rows: list[dict], budgets: list[str]) -> str:
-    """The last line of :func:`_budget_answer_lines` as a sentence ('' without them)."""
-    lines = _budget_answer_lines(rows, budgets)
-    if not lines:
+    """The count line of :func:`_budget_answer_lines` as a sentence ('' without rows)."""
+    both, better = _budget_answer_rows(rows, budgets)
+    if not both:
         return ""
-    return (" Against the protocol's answer trained at the same budgets, "
-            + lines[-1][0].lower() + lines[-1][1:])
+    return (" Against the protocol's answer trained at the same budgets, round(true L0) "
+            f"recovers better in {_budget_counts(better, len(both))}.")
 
 
 def _mcc_at(row: dict, budget: int) -> float:
