@@ -23,7 +23,11 @@ and it trains apart).
 ``.npz`` in ``--out-dir``/``l0_protocol/`` with every trained SAE's decoder and encoder
 (float16), the steps since each latent last fired, and the sweep's metrics.
 ``--score-only`` re-reads them and rewrites the results; a rule whose search asks for a k
-that was not trained is reported as such.
+that was not trained is reported as such. The kept SAEs are not committed (a member-width
+at width g takes up to a few MB), so a new clone holds none: a finished row of the
+committed output whose ``.npz`` is missing is kept as it was scored, with ``scored_at``
+naming the code revision that scored it (``None``: scored by this run), and is never
+retrained.
 
 Budget (ours; the paper has none for this): 2M samples per SAE, batch 1024 (at batch 256
 the batch-level L0 fluctuates enough that clean members missed by one or two in the
@@ -347,6 +351,8 @@ def main(argv=None) -> dict:
                                     if args.variant == "schedule" else {})
     t_start = time.perf_counter()
     rows = []
+    out_path = Path(args.fig_dir) / f"{stem}.json"
+    kept = kept_rows(out_path, settings)
 
     def write() -> dict:
         rates = hit_rates(rows)
@@ -358,7 +364,7 @@ def main(argv=None) -> dict:
                "cpu_s": round(sum(r["cpu_s"] for r in rows if r.get("cpu_s") is not None), 1),
                "rows_without_cpu_s": sum(r.get("cpu_s") is None for r in rows),
                "partial": len(rows) < sum(len(m) for _, m in splits.values()) * len(WIDTHS)}
-        write_json(Path(args.fig_dir) / f"{stem}.json", out)
+        write_json(out_path, out)
         return out
 
     # Every width and split is visited, so the output keeps every finished
@@ -371,6 +377,11 @@ def main(argv=None) -> dict:
                 d = describe(spec, i)
                 width = width_of(w, d["g"])
                 path = store_dir / f"f{fam_seed}_m{i}_{w.replace('/', 'half')}.npz"
+                if not path.is_file() and (split, i, w) in kept:
+                    # Finished in another checkout whose kept SAEs are gone: the row
+                    # stays as it was scored (its ``scored_at`` says by which code).
+                    rows.append(kept[(split, i, w)])
+                    continue
                 if not trains and not path.is_file():
                     continue
                 k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
@@ -387,6 +398,7 @@ def main(argv=None) -> dict:
                     store.save()
                 total = len(store.ks) * len(store.seeds)
                 rows.append({"split": split, "family_seed": fam_seed, "index": i,
+                             "scored_at": None,
                              "g": d["g"], "d": d["d"], "true_l0": d["true_l0"],
                              "shape": d["shape"], "corr_scale": d["corr_scale"],
                              "width_name": w, "width": width, "ks_trained": store.ks,
@@ -401,6 +413,28 @@ def main(argv=None) -> dict:
     print(json.dumps(out["hit_rates"], indent=1))
     print(f"chosen on the choosing split: {out['chosen_on_choose_split']}")
     return out
+
+
+def kept_rows(path: Path, settings: dict) -> dict[tuple, dict]:
+    """The rows of an earlier output at ``path`` (same settings), by (split, member,
+    width name), each with ``scored_at``: the code revision that scored it.
+
+    The kept SAEs live in the ignored ``runs/`` folder, so a new clone has none; without
+    this, its first run would rewrite the committed output with only the member-widths it
+    trains, and hours of finished work would be lost. A row is re-scored whenever its
+    store is present; a kept row is never retrained (delete it from the output to retrain
+    it)."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if json.loads(json.dumps(old.get("settings"))) != json.loads(json.dumps(settings)):
+        print(f"{path}: settings differ from this run's; its rows are not kept", flush=True)
+        return {}
+    prov = old.get("provenance", {})
+    rev = prov.get("code_revision")
+    rev = f"{rev}+dirty" if rev and prov.get("dirty") else rev
+    return {(r["split"], r["index"], r["width_name"]):
+            r | {"scored_at": r.get("scored_at") or rev} for r in old["rows"]}
 
 
 def _mcc_by_k(store: Store) -> dict[float, float]:

@@ -141,3 +141,33 @@ def test_finished_member_widths_outside_the_trained_ones_stay_in_the_output(tmp_
     assert [(r["split"], r["index"], r["width_name"]) for r in out["rows"]] == [
         ("fresh", member, "2g")]
     assert out["rows"][0]["estimates"]["argmin_c_dec"]["l0"] == 3.0
+
+
+def test_a_finished_row_whose_kept_saes_are_gone_stays_in_the_output(tmp_path):
+    """A new clone has no ``runs/``: a finished row of the committed output whose store is
+    missing is kept as scored (``scored_at`` names the revision that scored it) and not
+    retrained, instead of being dropped when the output is rewritten; a row of an output
+    written under other settings is not kept."""
+    import json
+
+    protocol.main(["--quick", "--widths", "g", "--splits", "choose", "--score-only",
+                   "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)])
+    path = tmp_path / "l0_protocol_quick.json"
+    out = json.loads(path.read_text())
+    assert out["rows"] == []
+    row = {"split": "fresh", "family_seed": 1, "index": 0, "width_name": "g",
+           "scored_at": None, "trainings_all_rules": 4, "train_s": 1.0, "cpu_s": 1.0,
+           "estimates": {}}
+    out["rows"] = [row]
+    out["provenance"] = {"code_revision": "abc123", "dirty": True}
+    path.write_text(json.dumps(out))
+    protocol.main(["--quick", "--widths", "g", "--splits", "choose", "--score-only",
+                   "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)])
+    again = json.loads(path.read_text())
+    assert again["rows"] == [row | {"scored_at": "abc123+dirty"}]
+    assert again["trainings"] == 4
+    again["settings"]["samples"] += 1  # another budget: its rows are not this run's
+    path.write_text(json.dumps(again))
+    protocol.main(["--quick", "--widths", "g", "--splits", "choose", "--score-only",
+                   "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)])
+    assert json.loads(path.read_text())["rows"] == []
