@@ -478,7 +478,25 @@ def _protocol_header(data: dict) -> str:
             + (f", {data['cpu_s'] / 3600:.1f} CPU-hours over the "
                f"{done - data['rows_without_cpu_s']} member-widths that record them"
                if data.get("cpu_s") else "")
-            + f" (revision {rev[:7]}).")
+            + f" (revision {rev[:7]})" + _kept_note(data["rows"]) + ".")
+
+
+def _kept_note(rows: list[dict]) -> str:
+    """Which rows were kept as an earlier revision scored them (their kept SAEs were not
+    in the checkout that wrote the file), if any."""
+    revs = sorted({r["scored_at"] for r in rows if r.get("scored_at")})
+    if not revs:
+        return ""
+    n = sum(bool(r.get("scored_at")) for r in rows)
+    return (f"; {n} of the rows as scored at revision {', '.join(x[:7] + x[40:] for x in revs)}"
+            " (their kept SAEs were not in the checkout that wrote this file)")
+
+
+def _over(rows: list[dict], rule: str) -> str:
+    """How often the rule's estimate lies more than 1 above the true L0."""
+    over = [r["estimates"][rule]["l0"] > r["true_l0"] + 1.0 for r in rows
+            if "l0" in r["estimates"].get(rule, {})]
+    return f"{np.mean(over):.0%} ({sum(over)}/{len(over)})" if over else "–"
 
 
 def _recoverable(rows: list[dict]) -> list[dict]:
@@ -532,9 +550,10 @@ def render_l0_protocol(data: dict) -> str:
              f"trainings): **`{chosen}`**. \"recoverable\": the SAEs at the k nearest the "
              f"true L0 reach a seed-mean MCC of at least {RECOVERABLE_MCC} (ours), so a right "
              "answer exists in the trained features.", "",
-             "| split | width | rule | within ±1 | within 10% | within ±1, recoverable "
-             "members | trainings (mean) | called reliable | within ±1 when reliable |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| split | width | rule | within ±1 | within 10% | more than 1 above the true "
+             "L0 | within ±1, recoverable members | trainings (mean) | called reliable | "
+             "within ±1 when reliable |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for split, w, rows in _protocol_cells(data):
         rates = data["hit_rates"].get(split, {}).get(w, {})
         rec = _recoverable(rows)
@@ -543,7 +562,8 @@ def render_l0_protocol(data: dict) -> str:
             when = r["within_1_when_reliable"]
             lines.append(
                 f"| {split} | {w} | `{rule}` | {_rate(rows, rule)} | "
-                f"{_rate(rows, rule, 'within_10pct')} | {_rate(rec, rule)} | "
+                f"{_rate(rows, rule, 'within_10pct')} | {_over(rows, rule)} | "
+                f"{_rate(rec, rule)} | "
                 f"{r['trainings_mean']:.1f} | {r['reliable_fraction']:.0%} | "
                 + (f"{when:.0%}" if when is not None else "–") + " |")
     lines += ["", f"Every member-width, with the chosen rule's estimate (`{chosen}`), so that a "
@@ -580,15 +600,15 @@ def render_l0_protocol_summary(data: dict) -> str:
     chosen = data.get("chosen_on_choose_split")
     lines = [_protocol_header(data), "",
              f"Rule chosen on the choosing split: `{chosen}`.", "",
-             "| split | width | members | recoverable | within ±1 | within ±1, recoverable "
-             "members | seeds agree ≥ 0.9 at the estimate | of those: recoverable | of "
-             "those: within ±1 | trained k of highest MCC within ±1 | estimate within ±1 "
-             "of that k |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| split | width | members | recoverable | within ±1 | more than 1 above the "
+             "true L0 | within ±1, recoverable members | seeds agree ≥ 0.9 at the estimate "
+             "| of those: recoverable | of those: within ±1 | trained k of highest MCC "
+             "within ±1 | estimate within ±1 of that k |", "|---" * 12 + "|"]
     for split, w, rows in _protocol_cells(data):
         rec, shared = _recoverable(rows), _shared(rows)
         n_rec_shared = len(_recoverable(shared))
         lines.append(f"| {split} | {w} | {len(rows)} | {len(rec)} | {_rate(rows, chosen)} | "
-                     f"{_rate(rec, chosen)} | {len(shared)} | "
+                     f"{_over(rows, chosen)} | {_rate(rec, chosen)} | {len(shared)} | "
                      f"{f'{n_rec_shared}/{len(shared)}' if shared else '–'} | "
                      f"{_rate(shared, chosen)} | {_best_rate(rows)} | "
                      f"{_best_rate(rows, chosen)} |")

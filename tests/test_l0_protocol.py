@@ -171,3 +171,24 @@ def test_a_finished_row_whose_kept_saes_are_gone_stays_in_the_output(tmp_path):
     protocol.main(["--quick", "--widths", "g", "--splits", "choose", "--score-only",
                    "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)])
     assert json.loads(path.read_text())["rows"] == []
+
+
+def test_the_report_counts_estimates_above_the_true_l0_and_names_kept_rows():
+    """The protocol's report says how often a rule's estimate lies more than 1 above the
+    true L0 (the cross-seed rule's misses so far all lie below it), and which rows were
+    kept as an earlier revision scored them."""
+    import reports
+
+    def row(i, true_l0, est, scored_at=None):
+        return {"split": "fresh", "index": i, "width_name": "g", "g": 10, "d": 10,
+                "true_l0": true_l0, "scored_at": scored_at,
+                "estimates": {"r": {"l0": est, "within_1": abs(est - true_l0) <= 1,
+                                    "within_10pct": False}}}
+
+    rows = [row(0, 5.0, 6.0), row(1, 5.0, 6.5, "a" * 40 + "+dirty"), row(2, 5.0, 2.0)]
+    assert reports._over(rows, "r") == "33% (1/3)"
+    assert reports._over(rows, "other") == "–"
+    assert reports._kept_note(rows) == (
+        "; 1 of the rows as scored at revision aaaaaaa+dirty (their kept SAEs were not in "
+        "the checkout that wrote this file)")
+    assert reports._kept_note(rows[:1]) == ""
