@@ -612,6 +612,12 @@ def render_l0_protocol_summary(data: dict) -> str:
                      f"{f'{n_rec_shared}/{len(shared)}' if shared else '–'} | "
                      f"{_rate(shared, chosen)} | {_best_rate(rows)} | "
                      f"{_best_rate(rows, chosen)} |")
+    est = [r["estimates"][chosen]["l0"] - r["true_l0"] for r in data["rows"]
+           if "l0" in r["estimates"].get(chosen, {})]
+    if est:
+        below, above = sum(e < -1.0 for e in est), sum(e > 1.0 for e in est)
+        lines += ["", f"Over all {len(est)} member-widths, `{chosen}`'s estimate lay more "
+                  f"than 1 below the true L0 in {below} and more than 1 above it in {above}."]
     return "\n".join(lines) + "\n"
 
 
