@@ -155,6 +155,7 @@ def test_find_l0_cli_contract(tmp_path, capsys):
     assert 0.0 <= data["confidence"]["agreement"] <= 1.0  # two seeds: known
     printed = capsys.readouterr().out
     assert "argmin_c_dec" in printed and f"L0 {data['l0']:g} (argmax_cross_seed)" in printed
+    assert f"How to read it: {data['confidence']['reading']}" in printed
 
 
 @pytest.mark.parametrize("kw, match", [

@@ -192,3 +192,22 @@ def test_the_report_counts_estimates_above_the_true_l0_and_names_kept_rows():
         "; 1 of the rows as scored at revision aaaaaaa+dirty (their kept SAEs were not in "
         "the checkout that wrote this file)")
     assert reports._kept_note(rows[:1]) == ""
+
+
+def test_the_default_rules_reading_holds_on_the_committed_protocol_results():
+    """``toysae.l0.READINGS`` tells find-l0's users to read the default rule's answer as
+    nearly a floor: "seldom more than 1 above the true L0 and often well below it".  The
+    committed protocol results must bear that out (our thresholds): at most 10% of its
+    estimates more than 1 above the true L0, and at least three times as many more than
+    1 below."""
+    import json
+
+    from toysae.l0 import DEFAULT_RULE, READINGS
+
+    assert "nearly a floor" in READINGS[DEFAULT_RULE]
+    data = json.loads((EXPERIMENTS.parent / "figures" / "l0_protocol.json").read_text())
+    err = [r["estimates"][DEFAULT_RULE]["l0"] - r["true_l0"] for r in data["rows"]
+           if "l0" in r["estimates"].get(DEFAULT_RULE, {})]
+    above, below = sum(e > 1.0 for e in err), sum(e < -1.0 for e in err)
+    assert len(err) >= 30
+    assert above <= 0.1 * len(err) and below >= 3 * above, (above, below, len(err))

@@ -230,6 +230,8 @@ def cmd_find_l0(args) -> int:
         mark = "  <- answer" if rule == result["rule"] else ""
         print(f"{rule:<26}{est['l0']:>8.2f}{est['spread']:>8.2f}{mark}")
     print(f"L0 {result['l0']:g} ({result['rule']}): {result['confidence']['sentence']}")
+    if result["confidence"].get("reading"):
+        print(f"How to read it: {result['confidence']['reading']}")
     if args.json:
         from .store import atomic_write
 
