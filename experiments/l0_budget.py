@@ -36,7 +36,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REPO, cached_sweep, finish, output_name, parse_args, summarize
+from common import (
+    REPO,
+    cached_sweep,
+    finish,
+    output_name,
+    parse_args,
+    release_compiled,
+    summarize,
+)
 from tqdm import tqdm
 
 from toysae import SAEConfig, SweepConfig, TrainConfig
@@ -127,6 +135,7 @@ def main(argv=None) -> dict:
                                     if v >= RECOVERED), None)
         row["mcc_gain"] = mccs[-1] - mccs[0]
         rows.append(row)
+        release_compiled()  # each member's programs, before they exhaust the mappings
         out = dict(experiment="l0_budget",
                    settings=setup | {"recovered": RECOVERED,
                                      "family": protocol["settings"]["family"]},

@@ -45,7 +45,7 @@ from pathlib import Path
 import common
 import matplotlib.pyplot as plt
 import numpy as np
-from common import output_name, save_figure, write_json
+from common import output_name, release_compiled, save_figure, write_json
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy, c_dec, find_l0, presets
 from toysae.family import FamilySpec, describe, draw_toy
@@ -380,6 +380,7 @@ def main(argv=None) -> dict:
             m["widths"][w] = study_one(draw_toy(setup["spec"], i), w, setup, args.out_dir,
                                        not args.no_progress)
             write()
+            release_compiled()  # each member's programs, before they exhaust the mappings
     out = write()
     print(json.dumps(out["hit_rates"], indent=1))
     return out

@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import output_name, parse_args, write_json
+from common import output_name, parse_args, release_compiled, write_json
 
 from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy
 from toysae.family import FamilySpec, describe, draw_toy
@@ -396,6 +396,7 @@ def main(argv=None) -> dict:
                 searches = run_searches(store, d["true_l0"], setup, train=not done)
                 if not done:
                     store.save()
+                    release_compiled()  # or the mappings of ~55 compilations kill the run
                 total = len(store.ks) * len(store.seeds)
                 rows.append({"split": split, "family_seed": fam_seed, "index": i,
                              "scored_at": None,

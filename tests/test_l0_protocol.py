@@ -211,3 +211,32 @@ def test_the_default_rules_reading_holds_on_the_committed_protocol_results():
     above, below = sum(e > 1.0 for e in err), sum(e < -1.0 for e in err)
     assert len(err) >= 30
     assert above <= 0.1 * len(err) and below >= 3 * above, (above, below, len(err))
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc")
+def test_release_compiled_unmaps_the_programs_of_finished_sweeps():
+    """Each CPU compilation of a sweep maps about a thousand memory regions, and Linux
+    allows 65,530 per process: the protocol died at its 15th member-width in one process
+    ("LLVM compilation error: Cannot allocate memory"). ``common.release_compiled``,
+    called between member-widths, must hand those mappings back (ours: at least half of
+    what a sweep of a new shape added)."""
+    from common import release_compiled
+
+    from toysae import SAEConfig, SweepConfig, TrainConfig, build_toy
+    from toysae.family import FamilySpec, draw_toy
+    from toysae.run import run_sweep
+
+    def maps():
+        return len(Path("/proc/self/maps").read_text().splitlines())
+
+    toy_cfg = draw_toy(FamilySpec(seed=1, **protocol.QUICK["spec"]), 0)
+    toy = build_toy(toy_cfg)
+    release_compiled()
+    before = maps()
+    run_sweep(SweepConfig(toy=toy_cfg, sae=SAEConfig(width=17),  # a shape no other test
+                          train=TrainConfig(samples=1024, batch_size=1024),  # compiles
+                          ks=(1.0, 2.0), seeds=(0,)), None, progress=False, toy=toy)
+    grown = maps() - before
+    assert grown > 500, grown  # the mappings this test is about exist
+    release_compiled()
+    assert maps() - before < grown / 2, (before, grown, maps())
