@@ -350,11 +350,17 @@ def main(argv=None) -> dict:
                                                  f"{SCHEDULE_FRACTIONS} of training"}
                                     if args.variant == "schedule" else {})
     t_start = time.perf_counter()
-    rows = []
     out_path = Path(args.fig_dir) / f"{stem}.json"
     kept = kept_rows(out_path, settings)
+    # Every row the earlier output had stays in every write until this run re-scores
+    # it, so an output written mid-run (or a run stopped before it reaches a width)
+    # never lacks a finished member-width.
+    results = dict(kept)
+    order = [(split, i, w) for w in WIDTHS for split, (_, members) in splits.items()
+             for i in members]
 
     def write() -> dict:
+        rows = [results[key] for key in order if key in results]
         rates = hit_rates(rows)
         out = {"experiment": "L0-selection rules under a fair protocol (issue 19)",
                "settings": settings, "rows": rows, "hit_rates": rates,
@@ -367,48 +373,54 @@ def main(argv=None) -> dict:
         write_json(out_path, out)
         return out
 
-    # Every width and split is visited, so the output keeps every finished
-    # member-width; only the chosen widths and splits train (none with --score-only).
-    for w in WIDTHS:
-        for split, (fam_seed, members) in splits.items():
+    # Two passes: the first re-scores every finished member-width of every width and
+    # split (no training), so that every write of the second, which trains only the
+    # chosen widths and splits (none with --score-only), holds all finished rows.
+    for training_pass in (False, True):
+        for split, i, w in order:
+            fam_seed = splits[split][0]
             spec = FamilySpec(seed=fam_seed, **setup["spec"])
-            trains = not args.score_only and w in widths and split in train_splits
-            for i in members:
-                d = describe(spec, i)
-                width = width_of(w, d["g"])
-                path = store_dir / f"f{fam_seed}_m{i}_{w.replace('/', 'half')}.npz"
-                if not path.is_file() and (split, i, w) in kept:
-                    # Finished in another checkout whose kept SAEs are gone: the row
-                    # stays as it was scored (its ``scored_at`` says by which code).
-                    rows.append(kept[(split, i, w)])
-                    continue
-                if not trains and not path.is_file():
-                    continue
-                k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
-                           else None)
-                store = Store(path, draw_toy(spec, i), width, setup, k_start)
-                done = store.complete  # a checkpointed member-width resumes its searches
-                if not trains and not done:
-                    continue
-                if not done:
-                    print(f"[{split} member {i}: g={d['g']} d={d['d']} true L0 "
-                          f"{d['true_l0']:.2f}; width {w} = {width}]", flush=True)
-                searches = run_searches(store, d["true_l0"], setup, train=not done)
-                if not done:
-                    store.save()
-                    release_compiled()  # or the mappings of ~55 compilations kill the run
-                total = len(store.ks) * len(store.seeds)
-                rows.append({"split": split, "family_seed": fam_seed, "index": i,
-                             "scored_at": None,
-                             "g": d["g"], "d": d["d"], "true_l0": d["true_l0"],
-                             "shape": d["shape"], "corr_scale": d["corr_scale"],
-                             "width_name": w, "width": width, "ks_trained": store.ks,
-                             "trainings_all_rules": total, "train_s": round(store.train_s, 1),
-                             "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
-                             "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
-                             **_mcc_best(store, d["true_l0"]),
-                             **row_of(searches, d["true_l0"])})
-                out = write()
+            trains = (training_pass and not args.score_only and w in widths
+                      and split in train_splits)
+            if training_pass and (not trains or (results.get((split, i, w)) or {}).get(
+                    "scored_at", "") is None):
+                continue  # not trained by this run, or re-scored in the first pass
+            d = describe(spec, i)
+            width = width_of(w, d["g"])
+            path = store_dir / f"f{fam_seed}_m{i}_{w.replace('/', 'half')}.npz"
+            if not path.is_file() and (split, i, w) in kept:
+                # Finished in another checkout whose kept SAEs are gone: the row
+                # stays as it was scored (its ``scored_at`` says by which code).
+                continue
+            if not trains and not path.is_file():
+                continue
+            k_start = (k_max_of(d["true_l0"], width) if args.variant == "schedule"
+                       else None)
+            store = Store(path, draw_toy(spec, i), width, setup, k_start)
+            done = store.complete  # a checkpointed member-width resumes its searches
+            if not trains and not done:
+                continue
+            if not done:
+                print(f"[{split} member {i}: g={d['g']} d={d['d']} true L0 "
+                      f"{d['true_l0']:.2f}; width {w} = {width}]", flush=True)
+            searches = run_searches(store, d["true_l0"], setup, train=not done)
+            if not done:
+                store.save()
+                release_compiled()  # or the mappings of ~55 compilations kill the run
+            total = len(store.ks) * len(store.seeds)
+            results[(split, i, w)] = {
+                "split": split, "family_seed": fam_seed, "index": i, "scored_at": None,
+                "g": d["g"], "d": d["d"], "true_l0": d["true_l0"],
+                "shape": d["shape"], "corr_scale": d["corr_scale"],
+                "width_name": w, "width": width, "ks_trained": store.ks,
+                "trainings_all_rules": total, "train_s": round(store.train_s, 1),
+                "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
+                "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
+                **_mcc_best(store, d["true_l0"]),
+                **row_of(searches, d["true_l0"])}
+            if not done:
+                write()  # each newly trained member-width is on disk as it finishes
+        write()  # after the first pass: every finished row, re-scored
     out = write()
     out["wall_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out["hit_rates"], indent=1))

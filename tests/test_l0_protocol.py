@@ -240,3 +240,49 @@ def test_release_compiled_unmaps_the_programs_of_finished_sweeps():
     assert grown > 500, grown  # the mappings this test is about exist
     release_compiled()
     assert maps() - before < grown / 2, (before, grown, maps())
+
+
+def test_every_write_holds_every_finished_row(tmp_path, monkeypatch):
+    """A run writes its output as it goes; a run stopped before it reaches a later width
+    must not leave an output without that width's finished rows (the protocol once
+    wrote the held_out rows at g for half an hour before re-scoring the fresh family's
+    g/2 ones). Here: finished stores at g/2 and 2g and a kept row whose store is gone
+    are all in the very first write."""
+    import json
+
+    from toysae.family import FamilySpec, describe
+
+    fam_seed, member = protocol.QUICK_SPLITS["fresh"][0], 0
+    d = describe(FamilySpec(seed=fam_seed, **protocol.QUICK["spec"]), member)
+    store_dir = tmp_path / "runs" / "l0_protocol_quick"
+    store_dir.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("g/2", "2g"):
+        width = protocol.width_of(name, d["g"])
+        w = np.eye(width, d["d"])
+        store = protocol.Store(store_dir / f"f{fam_seed}_m{member}_"
+                               f"{name.replace('/', 'half')}.npz", None, width, protocol.QUICK)
+        for s in protocol.QUICK["seeds"]:
+            for k in range(1, 16):
+                store.weights[(s, float(k))] = (
+                    w[rng.permutation(width)].astype(np.float32), w.T.astype(np.float32),
+                    np.zeros(width, np.int32))
+                store.records[(s, float(k))] = {m: 0.0 for m in protocol.METRICS} | {
+                    "c_dec": abs(k - 3.0), f"s{store.n}_dec": 1.0}
+        store.save()
+    path = tmp_path / "l0_protocol_quick.json"
+    args = ["--quick", "--widths", "g", "--splits", "choose", "--score-only",
+            "--out-dir", str(tmp_path / "runs"), "--fig-dir", str(tmp_path)]
+    protocol.main(args)
+    out = json.loads(path.read_text())
+    out["rows"].append({"split": "fresh", "family_seed": fam_seed, "index": 1,
+                        "width_name": "g", "scored_at": "abc", "trainings_all_rules": 2,
+                        "train_s": 1.0, "cpu_s": 1.0, "estimates": {}})
+    path.write_text(json.dumps(out))
+    writes = []
+    real = protocol.write_json
+    monkeypatch.setattr(protocol, "write_json", lambda p, data: (
+        writes.append([(r["split"], r["index"], r["width_name"]) for r in data["rows"]]),
+        real(p, data)))
+    protocol.main(args)
+    assert writes[0] == [("fresh", 1, "g"), ("fresh", member, "g/2"), ("fresh", member, "2g")]
