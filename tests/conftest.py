@@ -7,6 +7,7 @@ Sampling is the expensive part of the generator tests, so each preset is sampled
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -71,3 +72,17 @@ def demo_runs(tmp_path_factory):
     """A run store shared by the teaching-demo tests (``$TOYSAE_DEMO_RUNS``): the first
     to run trains the demo's sweep, the second loads it."""
     return tmp_path_factory.mktemp("demo_runs")
+
+
+def cpu_key() -> str:
+    """The CPU model and whether it has AVX-512: XLA compiles for the host CPU, so a
+    training run's last bits (and, through top-k ties, whole trajectories) differ between
+    CPU models. Reference numbers (``tests/data``) are kept per key where a machine of
+    another kind wrote different ones."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    model = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                  if ln.startswith("model name")), "unknown")
+    return f"{model}|{'avx512f' if ' avx512f' in info else 'no-avx512f'}"

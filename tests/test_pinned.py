@@ -44,9 +44,13 @@ def test_cache_digests_are_unchanged():
 
 @pytest.mark.parametrize("name", ["batchtopk_small", "jumprelu"])
 def test_pinned_sweep_gives_the_same_records(name):
+    from conftest import cpu_key
+
     res = run_sweep(SWEEPS[name], progress=False)
-    assert len(res.records) == len(PINNED["sweeps"][name]["records"])
-    for new, old in zip(res.records, PINNED["sweeps"][name]["records"], strict=True):
+    # Another CPU model compiles other code: its own records, where recorded.
+    pinned = PINNED.get("by_cpu", {}).get(cpu_key(), PINNED["sweeps"])[name]["records"]
+    assert len(res.records) == len(pinned)
+    for new, old in zip(res.records, pinned, strict=True):
         # the record gained "arch", "cos" and the firing metrics of issue 17 only
         assert set(new) - set(old) == {"arch", "cos", "uniqueness", "precision", "recall",
                                        "f1"}

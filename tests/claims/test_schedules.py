@@ -92,7 +92,9 @@ def test_training_follows_the_20_to_11_schedule():
                         on_chunk=lambda step, st, logs: logged.append(float(logs["l0"][0, 0])))
     k = schedules.k_curve(cfg)
     expected = k.reshape(-1, 25).mean(axis=1)
-    np.testing.assert_allclose(logged, expected, rtol=0, atol=1e-4)
+    # A tie at the k-th largest pre-activation keeps one activation more: allow one
+    # per chunk (seen once on an AMD EPYC: 11.000625 = 11 + 1/(64 * 25)).
+    np.testing.assert_allclose(logged, expected, rtol=0, atol=1 / (64 * 25) + 1e-6)
     toy = build_toy(cfg.toy)
     x = toy.sample(jax.random.key(7), 20_000)[1]
     params = jax.tree.map(lambda a: a[0, 0], state.params)
