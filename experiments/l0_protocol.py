@@ -376,14 +376,16 @@ def main(argv=None) -> dict:
     # Two passes: the first re-scores every finished member-width of every width and
     # split (no training), so that every write of the second, which trains only the
     # chosen widths and splits (none with --score-only), holds all finished rows.
+    scored = set()  # the member-widths this run has scored
     for training_pass in (False, True):
+        if training_pass:
+            write()  # after the first pass: every finished row, re-scored
         for split, i, w in order:
             fam_seed = splits[split][0]
             spec = FamilySpec(seed=fam_seed, **setup["spec"])
             trains = (training_pass and not args.score_only and w in widths
                       and split in train_splits)
-            if training_pass and (not trains or (results.get((split, i, w)) or {}).get(
-                    "scored_at", "") is None):
+            if training_pass and (not trains or (split, i, w) in scored):
                 continue  # not trained by this run, or re-scored in the first pass
             d = describe(spec, i)
             width = width_of(w, d["g"])
@@ -418,9 +420,9 @@ def main(argv=None) -> dict:
                 "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
                 **_mcc_best(store, d["true_l0"]),
                 **row_of(searches, d["true_l0"])}
+            scored.add((split, i, w))
             if not done:
                 write()  # each newly trained member-width is on disk as it finishes
-        write()  # after the first pass: every finished row, re-scored
     out = write()
     out["wall_s"] = round(time.perf_counter() - t_start, 1)
     print(json.dumps(out["hit_rates"], indent=1))
