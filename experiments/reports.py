@@ -617,8 +617,81 @@ def render_l0_protocol_summary(data: dict) -> str:
     if est:
         below, above = sum(e < -1.0 for e in est), sum(e > 1.0 for e in est)
         lines += ["", f"Over all {len(est)} member-widths, `{chosen}`'s estimate lay more "
-                  f"than 1 below the true L0 in {below} and more than 1 above it in {above}."]
+                  f"than 1 below the true L0 in {below} and more than 1 above it in {above}. "
+                  + trust_sentence(data)]
     return "\n".join(lines) + "\n"
+
+
+#: The answer sizes the trust table groups by (ours, set after looking at every split's
+#: rows, so a description of the results, not a rule chosen on the choosing split).
+TRUST_BUCKETS = ((1.0, 5.0, "1-5"), (6.0, 11.0, "6-11"), (12.0, float("inf"), "12 or more"))
+
+
+def _trust_cells(data: dict):
+    """``(width, bucket label, agrees, {split: rows})`` for the trust table, in order;
+    ``agrees``: the seeds' agreement at the default rule's answer is at least
+    ``toysae.l0.AGREEMENT_TRUST``."""
+    from toysae.l0 import AGREEMENT_TRUST
+
+    chosen = data.get("chosen_on_choose_split")
+    for w in _WIDTH_ORDER:
+        for lo, hi, label in TRUST_BUCKETS:
+            for agrees in (True, False):
+                cell = {}
+                for split in _SPLIT_ORDER:
+                    cell[split] = [
+                        r for r in data["rows"] if r["split"] == split
+                        and r["width_name"] == w and "l0" in r["estimates"].get(chosen, {})
+                        and lo <= r["estimates"][chosen]["l0"] <= hi
+                        and ((_agreement(r) or 0.0) >= AGREEMENT_TRUST) == agrees]
+                if any(cell.values()):
+                    yield w, label, agrees, cell
+
+
+def _hits(rows: list[dict], rule: str) -> str:
+    return f"{sum(r['estimates'][rule]['within_1'] for r in rows)}/{len(rows)}" if rows \
+        else "–"
+
+
+def render_l0_protocol_trust(data: dict) -> str:
+    """Which answers to trust, by what a user sees: the default rule's answer and
+    whether the seeds' decoders agree at it, with the hits per split
+    (``figures/l0_protocol.json``)."""
+    from toysae.l0 import AGREEMENT_TRUST
+
+    chosen = data.get("chosen_on_choose_split")
+    lines = [f"`{chosen}`'s estimate within ±1 of the true L0, grouped by what a user of "
+             f"`find-l0` sees: the estimate, and whether the seeds' decoders agree at it "
+             f"(at least {AGREEMENT_TRUST}). Groups are ours, set after looking at every "
+             "split.", "",
+             "| width | estimate | seeds agree | choose | held_out | fresh | all splits | "
+             "more than 1 below the true L0, all splits |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w, label, agrees, cell in _trust_cells(data):
+        every = [r for rows in cell.values() for r in rows]
+        below = sum(r["estimates"][chosen]["l0"] < r["true_l0"] - 1.0 for r in every)
+        lines.append(f"| {w} | {label} | {'yes' if agrees else 'no'} | "
+                     + " | ".join(_hits(cell[s], chosen) for s in _SPLIT_ORDER)
+                     + f" | {_hits(every, chosen)} | {below}/{len(every)} |")
+    return "\n".join(lines) + "\n"
+
+
+def trust_sentence(data: dict) -> str:
+    """One sentence for the README: at width g, how often small agreed answers and
+    answers of 6 or more were within ±1 on the splits not used to choose."""
+    chosen = data.get("chosen_on_choose_split")
+    judged = [r for r in data["rows"] if r["split"] != "choose" and r["width_name"] == "g"
+              and "l0" in r["estimates"].get(chosen, {})]
+    if not judged:
+        return ""
+    from toysae.l0 import AGREEMENT_TRUST
+
+    small = [r for r in judged if r["estimates"][chosen]["l0"] <= TRUST_BUCKETS[0][1]
+             and (_agreement(r) or 0.0) >= AGREEMENT_TRUST]
+    large = [r for r in judged if r["estimates"][chosen]["l0"] >= TRUST_BUCKETS[1][0]]
+    return (f"On the splits not used to choose, at width g, estimates of 5 or less with the "
+            f"seeds agreeing were within ±1 in {_hits(small, chosen)}, estimates of 6 or more "
+            f"in {_hits(large, chosen)} (docs/l0-study.md groups them).")
 
 
 def render_local_minimum(data: dict) -> str:
@@ -949,6 +1022,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_l0_protocol),
     Report("l0-protocol-summary", "README.md", "figures/l0_protocol.json",
            render_l0_protocol_summary),
+    Report("l0-protocol-trust", "docs/l0-study.md", "figures/l0_protocol.json",
+           render_l0_protocol_trust),
     Report("l0-budget", "docs/l0-study.md", "figures/l0_budget.json", render_l0_budget),
     Report("l0-budget-summary", "README.md", "figures/l0_budget.json",
            render_l0_budget_summary),

@@ -44,3 +44,27 @@ def test_budget_answer_table_says_which_k_recovers_better_per_budget():
     assert "| 1 | 12.00 | 9 | 0.900 / 0.700 (answer) | 0.800 / 0.950 (true L0) |" in lines
     assert not any(line.startswith("| 3 |") for line in lines)
     assert reports._budget_answer_lines(rows[2:], ["2000000", "8000000"]) == []
+
+
+def _trust_row(split, width, true_l0, estimate, agreement):
+    return {"split": split, "width_name": width, "true_l0": true_l0,
+            "confidence": {"agreement": agreement},
+            "estimates": {"r": {"l0": estimate,
+                                "within_1": abs(estimate - true_l0) <= 1.0}}}
+
+
+def test_trust_table_groups_by_estimate_and_agreement():
+    """Four rows at width g: an agreed estimate of 3 (hit) on choose and fresh, an agreed
+    estimate of 4 that misses (true L0 7) on held_out, an unagreed 12 that misses by 8
+    on fresh.  The 1-5/agreed row counts 1/1, 0/1, 1/1 and 2/3 over all splits with one
+    estimate more than 1 below; the sentence, which leaves out the choosing split,
+    counts 1/2 small agreed answers right and 0/1 large ones."""
+    data = {"chosen_on_choose_split": "r", "rows": [
+        _trust_row("choose", "g", 3.2, 3.0, 0.95), _trust_row("fresh", "g", 2.6, 3.0, 0.91),
+        _trust_row("held_out", "g", 7.0, 4.0, 0.99), _trust_row("fresh", "g", 20.0, 12.0, 0.5)]}
+    table = reports.render_l0_protocol_trust(data)
+    assert "| g | 1-5 | yes | 1/1 | 0/1 | 1/1 | 2/3 | 1/3 |" in table
+    assert "| g | 12 or more | no | – | – | 0/1 | 0/1 | 1/1 |" in table
+    assert "| g | 6-11 |" not in table and "| g | 1-5 | no |" not in table
+    sentence = reports.trust_sentence(data)
+    assert "within ±1 in 1/2" in sentence and "6 or more in 0/1" in sentence
