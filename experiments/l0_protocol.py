@@ -175,7 +175,10 @@ class Store:
         since = np.asarray(res.state.since_fired)
         for rec in res.records:
             i, j = self.seeds.index(rec["seed"]), new.index(rec["k"])
-            self.weights[(rec["seed"], rec["k"])] = (w_dec[i, j], w_enc[i, j], since[i, j])
+            # Scored as kept: rounded to the store's float16 now, so that a row scored
+            # right after training equals the same row re-scored from the store.
+            self.weights[(rec["seed"], rec["k"])] = (
+                _as_kept(w_dec[i, j]), _as_kept(w_enc[i, j]), since[i, j])
             self.records[(rec["seed"], rec["k"])] = {
                 m: float(rec[m]) for m in (*METRICS, f"s{self.n}_dec")}
         self.save(complete=False)  # a checkpoint: an interrupted member-width resumes here
@@ -197,6 +200,11 @@ class Store:
                  metric_names=np.array(names), train_s=self.train_s, complete=complete,
                  **({} if self.cpu_s is None else {"cpu_s": self.cpu_s}))
         tmp.replace(self.path)
+
+
+def _as_kept(w: np.ndarray) -> np.ndarray:
+    """``w`` as the store keeps it (float16), back in float32 for scoring."""
+    return np.asarray(w).astype(np.float16).astype(np.float32)
 
 
 def n_steps(setup: dict) -> int:
