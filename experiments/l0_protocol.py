@@ -81,6 +81,7 @@ from toysae.l0 import (
     search_score,
     sweep_rules,
 )
+from toysae.l0_rules import shared_latents
 from toysae.metrics import s_n_for_width
 from toysae.run import run_sweep
 
@@ -426,6 +427,7 @@ def main(argv=None) -> dict:
                 "trainings_all_rules": total, "train_s": round(store.train_s, 1),
                 "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
                 "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
+                "shared_latents": _shared_at(store, searches),
                 **_mcc_best(store, d["true_l0"]),
                 **row_of(searches, d["true_l0"])}
             scored.add((split, i, w))
@@ -458,6 +460,17 @@ def kept_rows(path: Path, settings: dict) -> dict[tuple, dict]:
     rev = f"{rev}+dirty" if rev and prov.get("dirty") else rev
     return {(r["split"], r["index"], r["width_name"]):
             r | {"scored_at": r.get("scored_at") or rev} for r in old["rows"]}
+
+
+def _shared_at(store: Store, searches: dict) -> dict | None:
+    """How many latents the first two seeds share at the default rule's answer
+    (:func:`toysae.l0_rules.shared_latents`, matched ``|cos|`` at least 0.9), beside the
+    width: ``{"k", "count", "width"}``; None where the rule has no answer."""
+    k = searches.get(DEFAULT_RULE, {}).get("l0")
+    if k is None:
+        return None
+    w_dec = np.stack([store.weights[(s, k)][0] for s in store.seeds[:2]])[:, None]
+    return {"k": k, "count": int(shared_latents(w_dec)[0, 0]), "width": store.width}
 
 
 def _mcc_by_k(store: Store) -> dict[float, float]:

@@ -510,6 +510,13 @@ def _agreement(row: dict) -> float | None:
     return (row.get("confidence") or {}).get("agreement")
 
 
+def _shared_cell(row: dict) -> str:
+    """``count (of width)`` of the latents the seeds share at the answer; – if unknown
+    (rows scored before it was recorded, whose kept SAEs are gone)."""
+    sh = row.get("shared_latents")
+    return "–" if not sh else f"{sh['count']} (of {sh['width']})"
+
+
 def _shared(rows: list[dict]) -> list[dict]:
     """Rows whose agreement at the answer is at least ``toysae.l0.AGREEMENT_TRUST``."""
     from toysae.l0 import AGREEMENT_TRUST
@@ -569,11 +576,13 @@ def render_l0_protocol(data: dict) -> str:
     lines += ["", f"Every member-width, with the chosen rule's estimate (`{chosen}`), so that a "
               "user can see which kinds of toy model it gets right: the ratio of features "
               "to dimensions (above 1: superposition), the true L0, and the MCC a right "
-              "answer would reach.", "",
+              "answer would reach; and how many latents the first two seeds share at the "
+              "estimate (matched decoder |cos| ≥ 0.9, `toysae.shared_latents`).", "",
               "| split | width | member | g | d | g/d | true L0 | MCC at k nearest the true "
               "L0 | trained k of highest MCC (MCC) | estimate | within ±1 | seeds' "
-              "agreement at the estimate | called reliable |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+              "agreement at the estimate | latents the seeds share there (of the width) | "
+              "called reliable |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     for split, w, rows in _protocol_cells(data):
         for r in rows:
             e = r["estimates"].get(chosen, {})
@@ -588,7 +597,7 @@ def render_l0_protocol(data: dict) -> str:
                 f"{'–' if 'l0' not in e else format(e['l0'], 'g')} | "
                 f"{'yes' if e.get('within_1') else 'no'} | "
                 f"{'–' if _agreement(r) is None else format(_agreement(r), '.3f')} | "
-                f"{'yes' if conf.get('reliable') else 'no'} |")
+                f"{_shared_cell(r)} | {'yes' if conf.get('reliable') else 'no'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ from toysae.l0_rules import (
     enc_dec_alignment,
     live_c_dec,
     live_c_dec_rule,
+    shared_latents,
 )
 
 D, G = 16, 8  # 8 orthonormal true features in R^16
@@ -232,7 +233,30 @@ NAN[0, 1, 2, 3] = np.nan
     (lambda: cross_seed_rule([1, 2, 3, 4], W_DEC), r"w_dec has shape .* len\(ks\) = 4"),
     (lambda: alignment_rule([1, 2], W_ENC, W_DEC), r"ks has shape \(2,\)"),
     (lambda: live_c_dec_rule([1, 3, 2], W_DEC), r"ks must be .*increasing"),
+    (lambda: shared_latents(W_DEC, threshold=0.0), r"threshold=0.0; expected .* \(0, 1\]"),
+    (lambda: shared_latents(W_DEC[:1]), r"1 seed; shared latents need at least 2"),
 ])
 def test_bad_inputs_are_refused_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_shared_latents_counts_the_features_two_wide_saes_both_found():
+    """Two seeds of an SAE twice as wide as the toy (2G latents): each finds the G true
+    features (permuted, small noise) and fills its spare G latents with its own random
+    directions, so they share G latents at threshold 0.9; equal decoders share all 2G;
+    and the count agrees with a direct count of the matched |cos| that
+    cross_seed_agreement averages (the same matching)."""
+    rng = np.random.default_rng(3)
+    f = true_features(rng)
+    seeds = [np.concatenate([recovered(rng, f), rng.standard_normal((G, D))])
+             for _ in range(2)]
+    w_dec = np.stack(seeds)[:, None]  # [S=2, K=1, 2G, D]
+    assert shared_latents(w_dec).tolist() == [[G]]
+    assert shared_latents(np.stack([seeds[0], seeds[0]])[:, None]).tolist() == [[2 * G]]
+    # At threshold 1e-9 every matched pair counts (random rows are never orthogonal).
+    assert shared_latents(w_dec, threshold=1e-9).tolist() == [[2 * G]]
+    # The counted pairs are the ones whose |cos| the agreement averages: with the G shared
+    # pairs near 1, the agreement lies between G/(2G) and the bound from the rest.
+    agree = cross_seed_agreement(w_dec)[0, 0]
+    assert 0.5 < agree < 0.5 + 0.5 * 0.9

@@ -118,15 +118,59 @@ def cross_seed_agreement(w_dec) -> np.ndarray:
     if n_seeds < 2:
         raise ValueError(f"w_dec has shape {w.shape}, {n_seeds} seed; cross-seed agreement "
                          "needs at least 2 seeds: [S >= 2, K, h, d]")
+    return _matched(w).mean(axis=-1)
+
+
+def _matched(w: np.ndarray) -> np.ndarray:
+    """``[P, K, h]`` matched ``|cos|`` per pair of seeds and k (Hungarian, maximising the
+    total), for checked ``w [S >= 2, K, h, d]``."""
     u = _unit(w)
-    pairs = list(combinations(range(n_seeds), 2))
-    out = np.empty((len(pairs), n_k))
+    pairs = list(combinations(range(w.shape[0]), 2))
+    out = np.empty((len(pairs), w.shape[1], w.shape[2]))
     for p, (a, b) in enumerate(pairs):
-        for i in range(n_k):
+        for i in range(w.shape[1]):
             c = np.abs(u[a, i] @ u[b, i].T)
             rows, cols = linear_sum_assignment(c, maximize=True)
-            out[p, i] = c[rows, cols].mean()
+            out[p, i] = c[rows, cols]
     return out
+
+
+def shared_latents(w_dec, threshold: float = 0.9) -> np.ndarray:
+    """How many latents two seeds share: matched pairs (as in
+    :func:`cross_seed_agreement`) whose decoder rows have ``|cos|`` of at least
+    ``threshold``, for every pair of seeds at each k.
+
+    A diagnostic of ours (issue 19 of this project), not in the paper: an SAE wider than
+    the toy's number of features that has found them shares about that many latents
+    between seeds and leaves the rest unmatched, so the count says whether an SAE has
+    latents to spare; a count near the width says it has none (or is too narrow).
+
+    Args:
+      w_dec: ``[S, K, h, d]`` decoders of ``S >= 2`` seeds at ``K`` values of k.
+      threshold: the smallest matched ``|cos|`` that counts as shared, in (0, 1].
+
+    Returns:
+      ``[P, K]`` integer counts in ``[0, h]``, pairs ordered as in
+      :func:`cross_seed_agreement`.
+
+    Raises:
+      ValueError: if ``threshold`` is outside (0, 1], or ``w_dec`` is malformed as for
+        :func:`cross_seed_agreement`.
+
+    Examples:
+      >>> eye = np.eye(3, 4)  # 3 latents in R^4
+      >>> mixed = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]) / [[1], [2**.5], [2**.5]]
+      >>> shared_latents(np.stack([[eye, eye], [eye[[2, 0, 1]], mixed]])).tolist()
+      [[3, 1]]
+    """
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"threshold={threshold!r}; expected a number in (0, 1]")
+    w = _weights(w_dec, "w_dec", "[S, K, h, d]")
+    if w.shape[0] < 2:
+        raise ValueError(f"w_dec has shape {w.shape}, {w.shape[0]} seed; shared latents "
+                         "need at least 2 seeds: [S >= 2, K, h, d]")
+    # A small slack, so that a pair equal up to rounding counts at threshold 1.
+    return (_matched(w) >= float(threshold) - 1e-6).sum(axis=-1)
 
 
 def enc_dec_alignment(w_enc, w_dec, live=None) -> np.ndarray:
