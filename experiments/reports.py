@@ -682,7 +682,28 @@ def render_l0_protocol_trust(data: dict) -> str:
         lines.append(f"| {w} | {label} | {'yes' if agrees else 'no'} | "
                      + " | ".join(_hits(cell[s], chosen) for s in _SPLIT_ORDER)
                      + f" | {_hits(every, chosen)} | {below}/{len(every)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + render_spare_latents(data)) + "\n"
+
+
+def render_spare_latents(data: dict) -> list[str]:
+    """Lines of the trust block: per width, the share of the width the seeds share at the
+    default rule's answer (quartiles), beside the hits."""
+    chosen = data.get("chosen_on_choose_split")
+    lines = ["", "How many latents the first two seeds share at the estimate (matched "
+             "decoder |cos| ≥ 0.9, `toysae.shared_latents`), as a share of the SAE's "
+             "width, in the rows whose kept SAEs were there to count it.", "",
+             "| width | rows | share: lower quartile, median, upper quartile | "
+             "within ±1 |", "|---|---|---|---|"]
+    for w in _WIDTH_ORDER:
+        rows = [r for r in data["rows"] if r["width_name"] == w and r.get("shared_latents")
+                and "l0" in r["estimates"].get(chosen, {})]
+        if not rows:
+            continue
+        share = [r["shared_latents"]["count"] / r["shared_latents"]["width"] for r in rows]
+        q = np.percentile(share, [25, 50, 75])
+        lines.append(f"| {w} | {len(rows)} | {q[0]:.2f}, {q[1]:.2f}, {q[2]:.2f} | "
+                     f"{_hits(rows, chosen)} |")
+    return lines if len(lines) > 5 else []  # no width had a row: no table
 
 
 def trust_sentence(data: dict) -> str:

@@ -68,3 +68,17 @@ def test_trust_table_groups_by_estimate_and_agreement():
     assert "| g | 6-11 |" not in table and "| g | 1-5 | no |" not in table
     sentence = reports.trust_sentence(data)
     assert "within ±1 in 1/2" in sentence and "6 or more in 0/1" in sentence
+
+
+def test_shared_latents_lines_give_the_share_of_the_width_per_width():
+    """Width 2g: shares 0.5 (hit) and 0.9 (miss): quartiles 0.6, 0.7, 0.8, 1/2 within
+    ±1; width g: its one row lacks the count, so g has no line."""
+    rows = [_trust_row("fresh", "2g", 3.0, 3.0, 0.7), _trust_row("fresh", "2g", 9.0, 5.0, 0.9),
+            _trust_row("fresh", "g", 3.0, 3.0, 0.9)]
+    rows[0]["shared_latents"] = {"k": 3.0, "count": 50, "width": 100}
+    rows[1]["shared_latents"] = {"k": 5.0, "count": 90, "width": 100}
+    lines = reports.render_spare_latents({"chosen_on_choose_split": "r", "rows": rows})
+    assert "| 2g | 2 | 0.60, 0.70, 0.80 | 1/2 |" in lines
+    assert not any(line.startswith("| g |") for line in lines)
+    assert reports.render_spare_latents({"chosen_on_choose_split": "r",
+                                         "rows": rows[2:]}) == []
