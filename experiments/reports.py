@@ -517,11 +517,16 @@ def _shared_cell(row: dict) -> str:
     return "–" if not sh else f"{sh['count']} (of {sh['width']})"
 
 
-def _shared(rows: list[dict]) -> list[dict]:
-    """Rows whose agreement at the answer is at least ``toysae.l0.AGREEMENT_TRUST``."""
+def _agrees(row: dict) -> bool:
+    """The seeds' agreement at the answer is at least ``toysae.l0.AGREEMENT_TRUST``."""
     from toysae.l0 import AGREEMENT_TRUST
 
-    return [r for r in rows if (_agreement(r) or 0.0) >= AGREEMENT_TRUST]
+    return (_agreement(row) or 0.0) >= AGREEMENT_TRUST
+
+
+def _shared(rows: list[dict]) -> list[dict]:
+    """Rows whose agreement at the answer is at least ``toysae.l0.AGREEMENT_TRUST``."""
+    return [r for r in rows if _agrees(r)]
 
 
 def _best_rate(rows: list[dict], rule: str | None = None) -> str:
@@ -640,8 +645,6 @@ def _trust_cells(data: dict):
     """``(width, bucket label, agrees, {split: rows})`` for the trust table, in order;
     ``agrees``: the seeds' agreement at the default rule's answer is at least
     ``toysae.l0.AGREEMENT_TRUST``."""
-    from toysae.l0 import AGREEMENT_TRUST
-
     chosen = data.get("chosen_on_choose_split")
     for w in _WIDTH_ORDER:
         for lo, hi, label in TRUST_BUCKETS:
@@ -652,7 +655,7 @@ def _trust_cells(data: dict):
                         r for r in data["rows"] if r["split"] == split
                         and r["width_name"] == w and "l0" in r["estimates"].get(chosen, {})
                         and lo <= r["estimates"][chosen]["l0"] <= hi
-                        and ((_agreement(r) or 0.0) >= AGREEMENT_TRUST) == agrees]
+                        and _agrees(r) == agrees]
                 if any(cell.values()):
                     yield w, label, agrees, cell
 
@@ -682,10 +685,10 @@ def render_l0_protocol_trust(data: dict) -> str:
         lines.append(f"| {w} | {label} | {'yes' if agrees else 'no'} | "
                      + " | ".join(_hits(cell[s], chosen) for s in _SPLIT_ORDER)
                      + f" | {_hits(every, chosen)} | {below}/{len(every)} |")
-    return "\n".join(lines + render_spare_latents(data)) + "\n"
+    return "\n".join(lines + _shared_latents_lines(data)) + "\n"
 
 
-def render_spare_latents(data: dict) -> list[str]:
+def _shared_latents_lines(data: dict) -> list[str]:
     """Lines of the trust block: per width, the share of the width the seeds share at the
     default rule's answer (quartiles), beside the hits."""
     chosen = data.get("chosen_on_choose_split")
@@ -714,14 +717,13 @@ def trust_sentence(data: dict) -> str:
               and "l0" in r["estimates"].get(chosen, {})]
     if not judged:
         return ""
-    from toysae.l0 import AGREEMENT_TRUST
-
-    small = [r for r in judged if r["estimates"][chosen]["l0"] <= TRUST_BUCKETS[0][1]
-             and (_agreement(r) or 0.0) >= AGREEMENT_TRUST]
-    large = [r for r in judged if r["estimates"][chosen]["l0"] >= TRUST_BUCKETS[1][0]]
-    return (f"On the splits not used to choose, at width g, estimates of 5 or less with the "
-            f"seeds agreeing were within ±1 in {_hits(small, chosen)}, estimates of 6 or more "
-            f"in {_hits(large, chosen)} (docs/l0-study.md groups them).")
+    small_max, large_min = TRUST_BUCKETS[0][1], TRUST_BUCKETS[1][0]
+    small = [r for r in judged if r["estimates"][chosen]["l0"] <= small_max and _agrees(r)]
+    large = [r for r in judged if r["estimates"][chosen]["l0"] >= large_min]
+    return (f"On the splits not used to choose, at width g, estimates of {small_max:g} or "
+            f"less with the seeds agreeing were within ±1 in {_hits(small, chosen)}, "
+            f"estimates of {large_min:g} or more in {_hits(large, chosen)} "
+            "(docs/l0-study.md groups them).")
 
 
 def render_local_minimum(data: dict) -> str:

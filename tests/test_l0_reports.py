@@ -77,8 +77,8 @@ def test_shared_latents_lines_give_the_share_of_the_width_per_width():
             _trust_row("fresh", "g", 3.0, 3.0, 0.9)]
     rows[0]["shared_latents"] = {"k": 3.0, "count": 50, "width": 100}
     rows[1]["shared_latents"] = {"k": 5.0, "count": 90, "width": 100}
-    lines = reports.render_spare_latents({"chosen_on_choose_split": "r", "rows": rows})
+    lines = reports._shared_latents_lines({"chosen_on_choose_split": "r", "rows": rows})
     assert "| 2g | 2 | 0.60, 0.70, 0.80 | 1/2 |" in lines
     assert not any(line.startswith("| g |") for line in lines)
-    assert reports.render_spare_latents({"chosen_on_choose_split": "r",
+    assert reports._shared_latents_lines({"chosen_on_choose_split": "r",
                                          "rows": rows[2:]}) == []

@@ -113,17 +113,17 @@ def cross_seed_agreement(w_dec) -> np.ndarray:
       >>> cross_seed_agreement(w_dec).round(4).tolist()
       [[1.0, 0.7071]]
     """
-    w = _weights(w_dec, "w_dec", "[S, K, h, d]")
-    n_seeds, n_k = w.shape[:2]
-    if n_seeds < 2:
-        raise ValueError(f"w_dec has shape {w.shape}, {n_seeds} seed; cross-seed agreement "
-                         "needs at least 2 seeds: [S >= 2, K, h, d]")
-    return _matched(w).mean(axis=-1)
+    return _matched(w_dec, "cross-seed agreement needs").mean(axis=-1)
 
 
-def _matched(w: np.ndarray) -> np.ndarray:
+def _matched(w_dec, needs: str) -> np.ndarray:
     """``[P, K, h]`` matched ``|cos|`` per pair of seeds and k (Hungarian, maximising the
-    total), for checked ``w [S >= 2, K, h, d]``."""
+    total) of ``w_dec [S >= 2, K, h, d]``, checked first; ``needs`` starts the error's
+    reason when there are fewer than 2 seeds."""
+    w = _weights(w_dec, "w_dec", "[S, K, h, d]")
+    if w.shape[0] < 2:
+        raise ValueError(f"w_dec has shape {w.shape}, {w.shape[0]} seed; {needs} at least "
+                         "2 seeds: [S >= 2, K, h, d]")
     u = _unit(w)
     pairs = list(combinations(range(w.shape[0]), 2))
     out = np.empty((len(pairs), w.shape[1], w.shape[2]))
@@ -165,12 +165,9 @@ def shared_latents(w_dec, threshold: float = 0.9) -> np.ndarray:
     """
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold={threshold!r}; expected a number in (0, 1]")
-    w = _weights(w_dec, "w_dec", "[S, K, h, d]")
-    if w.shape[0] < 2:
-        raise ValueError(f"w_dec has shape {w.shape}, {w.shape[0]} seed; shared latents "
-                         "need at least 2 seeds: [S >= 2, K, h, d]")
+    matched = _matched(w_dec, "shared latents need")
     # A small slack, so that a pair equal up to rounding counts at threshold 1.
-    return (_matched(w) >= float(threshold) - 1e-6).sum(axis=-1)
+    return (matched >= float(threshold) - 1e-6).sum(axis=-1)
 
 
 def enc_dec_alignment(w_enc, w_dec, live=None) -> np.ndarray:
