@@ -81,7 +81,7 @@ from toysae.l0 import (
     search_score,
     sweep_rules,
 )
-from toysae.l0_rules import shared_latents
+from toysae.l0_rules import matched_cosines, shared_latents
 from toysae.metrics import s_n_for_width
 from toysae.run import run_sweep
 
@@ -99,6 +99,22 @@ QUICK = dict(samples=200_000, batch_size=1024, lr=1e-3, seeds=(0, 1),
 QUICK_SPLITS = {name: (seed, members[:2]) for name, (seed, members) in SPLITS.items()}
 METRICS = ("c_dec", "mcc", "l0", "dead_latents", "mse", "n_recovered")
 VARIANTS = ("constant", "schedule")
+#: Leads: rules written down before the member-widths that judge them were trained, scored
+#: over every trained k of a kept member-width (the union the searches trained, not a
+#: search of their own) and reported apart from the searched rules.  Fixed while fresh
+#: member 14 at width 2g trained (docs/l0-study.md, "At width 2g"), after the lead was
+#: found on fresh members 0-13 at 2g, so fresh members 14-29 at 2g judge them; neither
+#: was ever chosen on the choosing split.
+LEADS = {
+    "argmax_top_half_agreement": "the k where the seeds' agreement over their better-"
+                                 "matched half of latents (top width/2 matched |cos|) peaks",
+    "argmax_top_shared_agreement": "the same over the top m matched pairs, m the most "
+                                   "latents the seeds share (|cos| >= 0.9) at any trained k "
+                                   "(no width assumed)",
+}
+#: Fractions of the width at which a row keeps its top-fraction agreement per k
+#: (``agreement_profile``), so later rules of this kind need no kept SAEs.
+PROFILE_FRACTIONS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 #: The A.8 schedule's fractions of training (the reference's steps 1,465 and 5,371 of
 #: 14,648): k moves from k_max to its target between these.
 SCHEDULE_FRACTIONS = (0.1, 0.3667)
@@ -428,6 +444,7 @@ def main(argv=None) -> dict:
                 "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
                 "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
                 "shared_latents": _shared_at(store, searches),
+                **_leads(store, d["true_l0"]),
                 **_mcc_best(store, d["true_l0"]),
                 **row_of(searches, d["true_l0"])}
             scored.add((split, i, w))
@@ -471,6 +488,39 @@ def _shared_at(store: Store, searches: dict) -> dict | None:
         return None
     w_dec = np.stack([store.weights[(s, k)][0] for s in store.seeds[:2]])[:, None]
     return {"k": k, "count": int(shared_latents(w_dec)[0, 0]), "width": store.width}
+
+
+def _leads(store: Store, true_l0: float) -> dict:
+    """The :data:`LEADS` over every trained k (ties to the smaller k), and what they read:
+    per trained k, the agreement of the first two seeds over the top ``ceil(f h)``
+    matched pairs for each ``f`` of :data:`PROFILE_FRACTIONS` (``agreement_profile``) and
+    the latents they share at ``|cos| >= 0.9`` (``shared_by_k``).  ``{}`` without
+    trained k."""
+    ks = store.ks
+    if not ks:
+        return {}
+    w_dec = np.stack([[store.weights[(s, k)][0] for k in ks] for s in store.seeds[:2]])
+    m = matched_cosines(w_dec)[0]  # [K, h], best first
+    h = m.shape[1]
+    top = np.cumsum(m, axis=1) / np.arange(1, h + 1)  # top[:, j]: mean of the best j + 1
+    shared = (m >= 0.9 - 1e-6).sum(axis=1)
+    scores = {"argmax_top_half_agreement": top[:, h // 2 - 1]}
+    if shared.max() > 0:
+        scores["argmax_top_shared_agreement"] = top[:, shared.max() - 1]
+    leads = {}
+    for name in LEADS:
+        if name not in scores:
+            leads[name] = {"missing": "no latents shared at any trained k"}
+            continue
+        k = ks[int(np.argmax(scores[name]))]  # the first maximum: the smaller k
+        err = k - true_l0
+        leads[name] = {"l0": k, "error": err, "within_1": abs(err) <= 1.0,
+                       "within_10pct": abs(err) <= 0.1 * true_l0}
+    cols = [max(1, int(np.ceil(f * h - 1e-9))) - 1 for f in PROFILE_FRACTIONS]
+    return {"leads": leads,
+            "agreement_profile": {f"{k:g}": [round(float(v), 4) for v in top[i, cols]]
+                                  for i, k in enumerate(ks)},
+            "shared_by_k": {f"{k:g}": int(c) for k, c in zip(ks, shared, strict=True)}}
 
 
 def _mcc_by_k(store: Store) -> dict[float, float]:

@@ -660,8 +660,9 @@ def _trust_cells(data: dict):
                     yield w, label, agrees, cell
 
 
-def _hits(rows: list[dict], rule: str) -> str:
-    return f"{sum(r['estimates'][rule]['within_1'] for r in rows)}/{len(rows)}" if rows \
+def _hits(rows: list[dict], rule: str, field: str = "estimates") -> str:
+    """``hits/n`` of ``rule`` within ±1 over ``rows`` (its entries under ``field``)."""
+    return f"{sum(r[field][rule]['within_1'] for r in rows)}/{len(rows)}" if rows \
         else "–"
 
 
@@ -724,6 +725,33 @@ def trust_sentence(data: dict) -> str:
             f"less with the seeds agreeing were within ±1 in {_hits(small, chosen)}, "
             f"estimates of {large_min:g} or more in {_hits(large, chosen)} "
             "(docs/l0-study.md groups them).")
+
+
+def render_l0_protocol_leads(data: dict) -> str:
+    """The leads (``LEADS`` of ``experiments/l0_protocol.py``: rules written down before
+    the member-widths that judge them were trained) beside the default rule and the
+    MCC-best trained k on the same rows (``figures/l0_protocol.json``)."""
+    chosen = data.get("chosen_on_choose_split")
+    rows = [r for r in data["rows"] if r.get("leads")]
+    if not rows:
+        return "No kept member-width has been scored with the leads yet.\n"
+    names = list(rows[0]["leads"])
+    lines = ["Within ±1 of the true L0 on the member-widths scored with the leads (their "
+             "kept SAEs present), beside the default rule and the trained k of highest "
+             "seed-mean MCC on the same rows.", "",
+             "| split | width | rows | " + " | ".join(f"`{n}`" for n in names)
+             + f" | `{chosen}` | trained k of highest MCC |",
+             "|---|---|---|" + "---|" * (len(names) + 2)]
+    for split in _SPLIT_ORDER:
+        for w in _WIDTH_ORDER:
+            cell = [r for r in rows if r["split"] == split and r["width_name"] == w]
+            if not cell:
+                continue
+            leads = [_hits([r for r in cell if "l0" in r["leads"][n]], n, "leads")
+                     for n in names]
+            lines.append(f"| {split} | {w} | {len(cell)} | " + " | ".join(leads)
+                         + f" | {_rate(cell, chosen)} | {_best_rate(cell)} |")
+    return "\n".join(lines) + "\n"
 
 
 def render_local_minimum(data: dict) -> str:
@@ -1056,6 +1084,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_l0_protocol_summary),
     Report("l0-protocol-trust", "docs/l0-study.md", "figures/l0_protocol.json",
            render_l0_protocol_trust),
+    Report("l0-protocol-leads", "docs/l0-study.md", "figures/l0_protocol.json",
+           render_l0_protocol_leads),
     Report("l0-budget", "docs/l0-study.md", "figures/l0_budget.json", render_l0_budget),
     Report("l0-budget-summary", "README.md", "figures/l0_budget.json",
            render_l0_budget_summary),

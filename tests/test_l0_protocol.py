@@ -13,6 +13,8 @@ sys.path.insert(0, str(EXPERIMENTS))
 
 import l0_protocol as protocol  # noqa: E402
 
+from toysae.l0_rules import cross_seed_agreement  # noqa: E402
+
 SETUP = dict(samples=1024 * 2000, batch_size=1024, lr=1e-3, seeds=(0, 1, 2), spec={})
 H, D, TRUE_K = 20, 24, 6.0
 
@@ -324,3 +326,38 @@ def test_a_row_scored_after_training_equals_the_row_rescored_from_the_store(
     first = protocol.run_searches(trained, 3.0, SETUP, train=False)
     again = protocol.run_searches(reread, 3.0, SETUP, train=False)
     assert first == again
+
+
+def test_leads_read_the_better_matched_latents_of_every_trained_k(tmp_path):
+    """The leads (``protocol.LEADS``) on a store of width 20 = 2 x 10 "features": at k = 4
+    both seeds hold the same 10 rows (permuted) and 10 random ones of their own; at k = 8
+    they share 18 rows up to noise (|cos| about 0.98); elsewhere all rows are random.  The
+    agreement over the top half (10 pairs) peaks at 4 (exactly 1); the most latents
+    shared at any k is 18 (at 8), so the top-18 lead peaks at 8, as the agreement over
+    all 20 does.  The row keeps the per-k profile and shared counts they were read from."""
+    store = protocol.Store(tmp_path / "m.npz", None, H, SETUP)
+    rng = np.random.default_rng(1)
+    eye = np.eye(H, D)
+    for s in SETUP["seeds"]:
+        for k in (1.0, 2.0, 4.0, 6.0, 8.0, 12.0):
+            w = rng.normal(size=(H, D))
+            if k == 4.0:
+                w[:10] = eye[:10][rng.permutation(10)]
+            if k == 8.0:
+                w[:18] = eye[:18] + 0.2 / np.sqrt(D) * rng.normal(size=(18, D))
+            store.weights[(s, k)] = (w.astype(np.float32), w.T.astype(np.float32),
+                                     np.zeros(H, np.int32))
+            store.records[(s, k)] = {m: 0.0 for m in protocol.METRICS}
+    out = protocol._leads(store, true_l0=4.3)
+    assert out["leads"]["argmax_top_half_agreement"] == {
+        "l0": 4.0, "error": pytest.approx(-0.3), "within_1": True, "within_10pct": True}
+    assert out["leads"]["argmax_top_shared_agreement"]["l0"] == 8.0
+    assert out["shared_by_k"] == {"1": 0, "2": 0, "4": 10, "6": 0, "8": 18, "12": 0}
+    profile = out["agreement_profile"]
+    assert len(profile["4"]) == len(protocol.PROFILE_FRACTIONS) == 20
+    assert profile["4"][9] == 1.0  # f = 0.5: the top 10 of 20, exactly shared
+    w_dec = np.stack([[store.weights[(s, k)][0] for k in store.ks] for s in (0, 1)])
+    every = cross_seed_agreement(w_dec)[0]
+    np.testing.assert_allclose([profile[f"{k:g}"][-1] for k in store.ks], every, atol=1e-4)
+    assert store.ks[int(np.argmax(every))] == 8.0
+    assert protocol._leads(protocol.Store(tmp_path / "e.npz", None, H, SETUP), 4.3) == {}

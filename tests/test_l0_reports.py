@@ -82,3 +82,29 @@ def test_shared_latents_lines_give_the_share_of_the_width_per_width():
     assert not any(line.startswith("| g |") for line in lines)
     assert reports._shared_latents_lines({"chosen_on_choose_split": "r",
                                          "rows": rows[2:]}) == []
+
+
+def _lead_row(split, width, lead_hits, default_hit, best_hit):
+    """A row scored with two leads: ``lead_hits`` says which are within ±1 (None: the
+    lead had no answer)."""
+    leads = {n: ({"missing": "none shared"} if h is None else {"l0": 4.0, "within_1": h})
+             for n, h in zip(("a", "b"), lead_hits, strict=True)}
+    return {"split": split, "width_name": width, "true_l0": 4.0, "leads": leads,
+            "estimates": {"r": {"l0": 4.0, "within_1": default_hit}},
+            "mcc_best": {"k": 4.0, "mcc": 1.0, "within_1": best_hit}}
+
+
+def test_leads_table_counts_each_lead_on_the_rows_scored_with_it():
+    """Three fresh 2g rows with leads: lead a within ±1 on 2/3, lead b on 1/2 (one row
+    has no answer from it), the default rule 1/3, the MCC-best k 3/3; a row without
+    leads (kept SAEs gone) is not counted; no rows with leads: one plain sentence."""
+    rows = [_lead_row("fresh", "2g", (True, True), True, True),
+            _lead_row("fresh", "2g", (True, None), False, True),
+            _lead_row("fresh", "2g", (False, False), False, True),
+            {"split": "fresh", "width_name": "2g", "true_l0": 3.0,
+             "estimates": {"r": {"l0": 3.0, "within_1": True}}}]
+    text = reports.render_l0_protocol_leads({"rows": rows, "chosen_on_choose_split": "r"})
+    assert "| fresh | 2g | 3 | 2/3 | 1/2 | 33% (1/3) | 100% (3/3) |" in text, text
+    assert "| `a` | `b` | `r` |" in text
+    empty = reports.render_l0_protocol_leads({"rows": rows[3:], "chosen_on_choose_split": "r"})
+    assert empty == "No kept member-width has been scored with the leads yet.\n"

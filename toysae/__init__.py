@@ -38,6 +38,7 @@ from .l0_rules import cross_seed_rule as cross_seed_rule
 from .l0_rules import enc_dec_alignment as enc_dec_alignment
 from .l0_rules import live_c_dec as live_c_dec
 from .l0_rules import live_c_dec_rule as live_c_dec_rule
+from .l0_rules import matched_cosines as matched_cosines
 from .l0_rules import shared_latents as shared_latents
 from .metrics import c_dec as c_dec
 from .metrics import cos_matrix as cos_matrix

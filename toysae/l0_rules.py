@@ -83,7 +83,7 @@ def _grid(ks, w_dec) -> np.ndarray:
     return x
 
 
-def cross_seed_agreement(w_dec) -> np.ndarray:
+def cross_seed_agreement(w_dec, top: int | None = None) -> np.ndarray:
     """Matched mean ``|cos|`` between the decoders of every pair of seeds, at each k.
 
     For a pair of seeds at one k, the ``[h, h]`` matrix of ``|cos|`` between their decoder
@@ -93,8 +93,15 @@ def cross_seed_agreement(w_dec) -> np.ndarray:
     differ from seed to seed.  The idea is ours (issue 19 of this project); it is not in
     the paper.
 
+    With ``top = m`` the mean runs over the ``m`` best-matched pairs only (of the ``h``
+    matched), so latents an SAE wider than the toy's number of features has to spare
+    weigh nothing: an SAE of width 2g that has found the g features agrees at 1 over its
+    top g pairs whatever its spare latents do (the lead of docs/l0-study.md, "At width
+    2g"; ours).
+
     Args:
       w_dec: ``[S, K, h, d]`` decoders of ``S >= 2`` seeds at ``K`` values of k.
+      top: how many of the best-matched pairs to average, in ``[1, h]``; None: all ``h``.
 
     Returns:
       ``[P, K]`` scores in [0, 1], ``P = S (S - 1) / 2``: row ``p`` is the ``p``-th pair of
@@ -104,7 +111,7 @@ def cross_seed_agreement(w_dec) -> np.ndarray:
 
     Raises:
       ValueError: if ``w_dec`` is not 4-D, has an empty axis, fewer than 2 seeds or
-        non-finite entries.
+        non-finite entries, or ``top`` is not an integer in ``[1, h]``.
 
     Examples:
       >>> eye = np.eye(3, 4)  # 3 latents in R^4
@@ -112,14 +119,49 @@ def cross_seed_agreement(w_dec) -> np.ndarray:
       >>> w_dec = np.stack([[eye, eye], [eye[[2, 0, 1]], mixed]])  # [S=2, K=2, h=3, d=4]
       >>> cross_seed_agreement(w_dec).round(4).tolist()
       [[1.0, 0.7071]]
+      >>> half = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]) / [[1], [2**.5], [2**.5]]
+      >>> cross_seed_agreement(np.stack([[eye], [half]]), top=1).tolist()  # the best pair
+      [[1.0]]
     """
-    return _matched(w_dec, "cross-seed agreement needs").mean(axis=-1)
+    h = np.shape(w_dec)[2] if np.ndim(w_dec) == 4 else None
+    if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer))
+                            or h is None or not 1 <= top <= h):
+        raise ValueError(f"top={top!r}; expected None or an integer in [1, h]"
+                         + (f" = [1, {h}]" if h else ""))
+    matched = _matched(w_dec, "cross-seed agreement needs")
+    return matched[..., :top].mean(axis=-1)
+
+
+def matched_cosines(w_dec) -> np.ndarray:
+    """The matched ``|cos|`` of every pair of seeds at each k, best first: the values
+    :func:`cross_seed_agreement` averages and :func:`shared_latents` counts.
+
+    For a pair of seeds at one k, the ``[h, h]`` matrix of ``|cos|`` between their decoder
+    rows is matched one-to-one by the Hungarian algorithm (maximising the total); the
+    ``h`` matched values are returned sorted in decreasing order.  Ours (issue 19).
+
+    Args:
+      w_dec: ``[S, K, h, d]`` decoders of ``S >= 2`` seeds at ``K`` values of k.
+
+    Returns:
+      ``[P, K, h]`` values in [0, 1], decreasing along the last axis; pairs ordered as in
+      :func:`cross_seed_agreement`.
+
+    Raises:
+      ValueError: if ``w_dec`` is malformed as for :func:`cross_seed_agreement`.
+
+    Examples:
+      >>> eye = np.eye(3, 4)  # 3 latents in R^4
+      >>> half = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]) / [[1], [2**.5], [2**.5]]
+      >>> matched_cosines(np.stack([[eye], [half]])).round(4).tolist()
+      [[[1.0, 0.7071, 0.7071]]]
+    """
+    return _matched(w_dec, "matching needs")
 
 
 def _matched(w_dec, needs: str) -> np.ndarray:
-    """``[P, K, h]`` matched ``|cos|`` per pair of seeds and k (Hungarian, maximising the
-    total) of ``w_dec [S >= 2, K, h, d]``, checked first; ``needs`` starts the error's
-    reason when there are fewer than 2 seeds."""
+    """:func:`matched_cosines`, with ``needs`` starting the error's reason when there are
+    fewer than 2 seeds."""
     w = _weights(w_dec, "w_dec", "[S, K, h, d]")
     if w.shape[0] < 2:
         raise ValueError(f"w_dec has shape {w.shape}, {w.shape[0]} seed; {needs} at least "
@@ -131,7 +173,7 @@ def _matched(w_dec, needs: str) -> np.ndarray:
         for i in range(w.shape[1]):
             c = np.abs(u[a, i] @ u[b, i].T)
             rows, cols = linear_sum_assignment(c, maximize=True)
-            out[p, i] = c[rows, cols]
+            out[p, i] = np.sort(c[rows, cols])[::-1]
     return out
 
 
