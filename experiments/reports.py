@@ -626,13 +626,18 @@ def render_l0_protocol_summary(data: dict) -> str:
                      f"{f'{n_rec_shared}/{len(shared)}' if shared else '–'} | "
                      f"{_rate(shared, chosen)} | {_best_rate(rows)} | "
                      f"{_best_rate(rows, chosen)} |")
-    est = [r["estimates"][chosen]["l0"] - r["true_l0"] for r in data["rows"]
-           if "l0" in r["estimates"].get(chosen, {})]
-    if est:
-        below, above = sum(e < -1.0 for e in est), sum(e > 1.0 for e in est)
-        lines += ["", f"Over all {len(est)} member-widths, `{chosen}`'s estimate lay more "
-                  f"than 1 below the true L0 in {below} and more than 1 above it in {above}. "
-                  + trust_sentence(data)]
+    est = {w: [r["estimates"][chosen]["l0"] - r["true_l0"] for r in data["rows"]
+               if r["width_name"] == w and "l0" in r["estimates"].get(chosen, {})]
+           for w in _WIDTH_ORDER}
+    every = [e for w in est for e in est[w]]
+    if every:
+        below, above = sum(e < -1.0 for e in every), sum(e > 1.0 for e in every)
+        per_width = "; ".join(f"at {w}, {sum(e < -1.0 for e in est[w])} below and "
+                              f"{sum(e > 1.0 for e in est[w])} above of {len(est[w])}"
+                              for w in _WIDTH_ORDER if est[w])
+        lines += ["", f"Over all {len(every)} member-widths, `{chosen}`'s estimate lay more "
+                  f"than 1 below the true L0 in {below} and more than 1 above it in {above} "
+                  f"({per_width}). " + trust_sentence(data)]
     return "\n".join(lines) + "\n"
 
 
