@@ -167,16 +167,23 @@ def _jsonable(obj):
     return obj
 
 
+#: Which code this process runs, read once when a script imports this module: a run that
+#: lasts hours writes its results with the revision it started from, not whatever the
+#: checkout was moved to meanwhile (the protocol's rows were once labelled with a commit
+#: made while they trained).
+STARTED_FROM = provenance()
+
+
 def write_json(path: str | Path, data: dict) -> None:
     """Writes ``data`` as indented JSON atomically (numpy and JAX values converted), with
-    a ``"provenance"`` entry (package and JAX versions, code revision, dirty tree, numerics
-    version) unless ``data`` has one;
+    a ``"provenance"`` entry (package and JAX versions, code revision and dirty tree as
+    the process started, :data:`STARTED_FROM`; numerics version) unless ``data`` has one;
     when ``path`` is a committed results file, its report blocks in ``README.md`` and
     ``docs/`` are rewritten from it (``experiments/reports.py``)."""
     import reports
 
     if "provenance" not in data:  # which code wrote it (issue 21)
-        data = {**data, "provenance": {**provenance(), "numerics": NUMERICS_VERSION}}
+        data = {**data, "provenance": {**STARTED_FROM, "numerics": NUMERICS_VERSION}}
     atomic_write(path, json.dumps(_jsonable(data), indent=1) + "\n")
     print(f"wrote {path}")
     reports.write_for(path)

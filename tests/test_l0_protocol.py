@@ -371,3 +371,19 @@ def test_leads_read_the_better_matched_latents_of_every_trained_k(tmp_path):
     np.testing.assert_allclose([profile[f"{k:g}"][-1] for k in store.ks], every, atol=1e-4)
     assert store.ks[int(np.argmax(every))] == 8.0
     assert protocol._leads(protocol.Store(tmp_path / "e.npz", None, H, SETUP), 4.3) == {}
+
+
+def test_results_name_the_revision_the_process_started_from(tmp_path, monkeypatch):
+    """A run of hours writes its results many times; the checkout may be committed to
+    meanwhile (fresh members 14-19 at 2g were once labelled with a commit made while they
+    trained).  ``write_json`` records :data:`common.STARTED_FROM`, read when the script
+    started, not the checkout's revision at the time of the write."""
+    import json
+
+    import common
+
+    monkeypatch.setattr(common, "provenance", lambda: {"code_revision": "moved-on"})
+    common.write_json(tmp_path / "out.json", {"x": 1})
+    prov = json.loads((tmp_path / "out.json").read_text())["provenance"]
+    assert prov["code_revision"] == common.STARTED_FROM["code_revision"] != "moved-on"
+    assert prov["numerics"] == common.NUMERICS_VERSION
