@@ -123,12 +123,12 @@ def cross_seed_agreement(w_dec, top: int | None = None) -> np.ndarray:
       >>> cross_seed_agreement(np.stack([[eye], [half]]), top=1).tolist()  # the best pair
       [[1.0]]
     """
-    h = np.shape(w_dec)[2] if np.ndim(w_dec) == 4 else None
+    w = _weights(w_dec, "w_dec", "[S, K, h, d]")  # checked before ``top`` needs its h
+    h = w.shape[2]
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer))
-                            or h is None or not 1 <= top <= h):
-        raise ValueError(f"top={top!r}; expected None or an integer in [1, h]"
-                         + (f" = [1, {h}]" if h else ""))
-    matched = _matched(w_dec, "cross-seed agreement needs")
+                            or not 1 <= top <= h):
+        raise ValueError(f"top={top!r}; expected None or an integer in [1, h] = [1, {h}]")
+    matched = _matched(w, "cross-seed agreement needs")
     return matched[..., :top].mean(axis=-1)
 
 
