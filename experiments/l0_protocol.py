@@ -102,9 +102,10 @@ VARIANTS = ("constant", "schedule")
 #: Leads: rules written down before the member-widths that judge them were trained, scored
 #: over every trained k of a kept member-width (the union the searches trained, not a
 #: search of their own) and reported apart from the searched rules.  Fixed while fresh
-#: member 14 at width 2g trained (docs/l0-study.md, "At width 2g"), after the lead was
-#: found on fresh members 0-13 at 2g, so fresh members 14-29 at 2g judge them; neither
-#: was ever chosen on the choosing split.
+#: member 14 at width 2g trained (commit e08a218; docs/l0-study.md, "At width 2g"), after
+#: the lead was found on fresh members 0-13 at 2g, whose kept SAEs were gone by then; so
+#: the member-widths trained since (fresh 14-29 at 2g, then held_out at 2g) judge them.
+#: Neither was chosen on the choosing split.
 LEADS = {
     "argmax_top_half_agreement": "the k where the seeds' agreement over their better-"
                                  "matched half of latents (top width/2 matched |cos|) peaks",
