@@ -81,7 +81,7 @@ from toysae.l0 import (
     search_score,
     sweep_rules,
 )
-from toysae.l0_rules import matched_cosines, shared_latents
+from toysae.l0_rules import SHARED_COS, matched_cosines
 from toysae.metrics import s_n_for_width
 from toysae.run import run_sweep
 
@@ -436,6 +436,7 @@ def main(argv=None) -> dict:
                 store.save()
                 release_compiled()  # or the mappings of ~55 compilations kill the run
             total = len(store.ks) * len(store.seeds)
+            leads = _leads(store, d["true_l0"])
             results[(split, i, w)] = {
                 "split": split, "family_seed": fam_seed, "index": i, "scored_at": None,
                 "g": d["g"], "d": d["d"], "true_l0": d["true_l0"],
@@ -444,8 +445,8 @@ def main(argv=None) -> dict:
                 "trainings_all_rules": total, "train_s": round(store.train_s, 1),
                 "cpu_s": None if store.cpu_s is None else round(store.cpu_s, 1),
                 "mcc_at_true_k": _mcc_near(store, d["true_l0"]),
-                "shared_latents": _shared_at(store, searches),
-                **_leads(store, d["true_l0"]),
+                "shared_latents": _shared_at(leads, searches, store.width),
+                **leads,
                 **_mcc_best(store, d["true_l0"]),
                 **row_of(searches, d["true_l0"])}
             scored.add((split, i, w))
@@ -480,15 +481,15 @@ def kept_rows(path: Path, settings: dict) -> dict[tuple, dict]:
             r | {"scored_at": r.get("scored_at") or rev} for r in old["rows"]}
 
 
-def _shared_at(store: Store, searches: dict) -> dict | None:
-    """How many latents the first two seeds share at the default rule's answer
-    (:func:`toysae.l0_rules.shared_latents`, matched ``|cos|`` at least 0.9), beside the
-    width: ``{"k", "count", "width"}``; None where the rule has no answer."""
+def _shared_at(leads: dict, searches: dict, width: int) -> dict | None:
+    """How many latents the first two seeds share at the default rule's answer (matched
+    ``|cos|`` at least :data:`~toysae.l0_rules.SHARED_COS`, read from :func:`_leads`'s
+    ``shared_by_k``), beside the width: ``{"k", "count", "width"}``; None where the rule
+    has no answer."""
     k = searches.get(DEFAULT_RULE, {}).get("l0")
-    if k is None:
+    if k is None or not leads:
         return None
-    w_dec = np.stack([store.weights[(s, k)][0] for s in store.seeds[:2]])[:, None]
-    return {"k": k, "count": int(shared_latents(w_dec)[0, 0]), "width": store.width}
+    return {"k": k, "count": leads["shared_by_k"][f"{k:g}"], "width": width}
 
 
 def _leads(store: Store, true_l0: float) -> dict:
@@ -504,7 +505,7 @@ def _leads(store: Store, true_l0: float) -> dict:
     m = matched_cosines(w_dec)[0]  # [K, h], best first
     h = m.shape[1]
     top = np.cumsum(m, axis=1) / np.arange(1, h + 1)  # top[:, j]: mean of the best j + 1
-    shared = (m >= 0.9 - 1e-6).sum(axis=1)
+    shared = (m >= SHARED_COS - 1e-6).sum(axis=1)  # as toysae.shared_latents counts
     scores = {"argmax_top_half_agreement": top[:, h // 2 - 1]}
     if shared.max() > 0:
         scores["argmax_top_shared_agreement"] = top[:, shared.max() - 1]

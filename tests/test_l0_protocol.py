@@ -51,7 +51,8 @@ def test_store_round_trips_and_searches_rerun_without_training(tmp_path):
     # Pairs of seeds agree at 6 one by one too: the per-pair estimates are all 6.
     assert res["argmax_cross_seed"]["per_seed"] == [TRUE_K] * 3
     # At the answer the seeds' decoders are the same rows permuted: all H latents shared.
-    assert protocol._shared_at(store, res) == {"k": TRUE_K, "count": H, "width": H}
+    leads = protocol._leads(store, TRUE_K)
+    assert protocol._shared_at(leads, res, store.width) == {"k": TRUE_K, "count": H, "width": H}
     row = protocol.row_of(res, TRUE_K)
     assert row["estimates"]["argmin_c_dec"]["within_1"]
     # Encoder = decoder here, so alignment is 1 at every k and its search stops at the

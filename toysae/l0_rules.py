@@ -83,6 +83,11 @@ def _grid(ks, w_dec) -> np.ndarray:
     return x
 
 
+#: The matched decoder ``|cos|`` from which :func:`shared_latents` counts a latent as
+#: shared by two seeds (ours, issue 19).
+SHARED_COS = 0.9
+
+
 def cross_seed_agreement(w_dec, top: int | None = None) -> np.ndarray:
     """Matched mean ``|cos|`` between the decoders of every pair of seeds, at each k.
 
@@ -123,13 +128,12 @@ def cross_seed_agreement(w_dec, top: int | None = None) -> np.ndarray:
       >>> cross_seed_agreement(np.stack([[eye], [half]]), top=1).tolist()  # the best pair
       [[1.0]]
     """
-    w = _weights(w_dec, "w_dec", "[S, K, h, d]")  # checked before ``top`` needs its h
+    w = _checked(w_dec, "cross-seed agreement needs")  # before ``top`` needs its h
     h = w.shape[2]
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer))
                             or not 1 <= top <= h):
         raise ValueError(f"top={top!r}; expected None or an integer in [1, h] = [1, {h}]")
-    matched = _matched(w, "cross-seed agreement needs")
-    return matched[..., :top].mean(axis=-1)
+    return _matched(w)[..., :top].mean(axis=-1)
 
 
 def matched_cosines(w_dec) -> np.ndarray:
@@ -156,16 +160,21 @@ def matched_cosines(w_dec) -> np.ndarray:
       >>> matched_cosines(np.stack([[eye], [half]])).round(4).tolist()
       [[[1.0, 0.7071, 0.7071]]]
     """
-    return _matched(w_dec, "matching needs")
+    return _matched(_checked(w_dec, "matching needs"))
 
 
-def _matched(w_dec, needs: str) -> np.ndarray:
-    """:func:`matched_cosines`, with ``needs`` starting the error's reason when there are
-    fewer than 2 seeds."""
+def _checked(w_dec, needs: str) -> np.ndarray:
+    """``w_dec`` checked as ``[S >= 2, K, h, d]``; ``needs`` starts the error's reason
+    when there are fewer than 2 seeds."""
     w = _weights(w_dec, "w_dec", "[S, K, h, d]")
     if w.shape[0] < 2:
         raise ValueError(f"w_dec has shape {w.shape}, {w.shape[0]} seed; {needs} at least "
                          "2 seeds: [S >= 2, K, h, d]")
+    return w
+
+
+def _matched(w: np.ndarray) -> np.ndarray:
+    """:func:`matched_cosines` of a checked ``w`` (:func:`_checked`)."""
     u = _unit(w)
     pairs = list(combinations(range(w.shape[0]), 2))
     out = np.empty((len(pairs), w.shape[1], w.shape[2]))
@@ -177,7 +186,7 @@ def _matched(w_dec, needs: str) -> np.ndarray:
     return out
 
 
-def shared_latents(w_dec, threshold: float = 0.9) -> np.ndarray:
+def shared_latents(w_dec, threshold: float = SHARED_COS) -> np.ndarray:
     """How many latents two seeds share: matched pairs (as in
     :func:`cross_seed_agreement`) whose decoder rows have ``|cos|`` of at least
     ``threshold``, for every pair of seeds at each k.
@@ -207,7 +216,7 @@ def shared_latents(w_dec, threshold: float = 0.9) -> np.ndarray:
     """
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold={threshold!r}; expected a number in (0, 1]")
-    matched = _matched(w_dec, "shared latents need")
+    matched = _matched(_checked(w_dec, "shared latents need"))
     # A small slack, so that a pair equal up to rounding counts at threshold 1.
     return (matched >= float(threshold) - 1e-6).sum(axis=-1)
 
