@@ -637,8 +637,28 @@ def render_l0_protocol_summary(data: dict) -> str:
                               for w in _WIDTH_ORDER if est[w])
         lines += ["", f"Over all {len(every)} member-widths, `{chosen}`'s estimate lay more "
                   f"than 1 below the true L0 in {below} and more than 1 above it in {above} "
-                  f"({per_width}). " + trust_sentence(data)]
+                  f"({per_width}). " + trust_sentence(data) + verdict_sentence(data)]
     return "\n".join(lines) + "\n"
+
+
+def verdict_sentence(data: dict) -> str:
+    """One sentence for the README: the best searched rule's rate within ±1 on the fresh
+    family per width, and whether issue 19's target at width g is met ("" before the
+    fresh family has rows)."""
+    parts, met = [], None
+    for w in _WIDTH_ORDER:
+        rows = [r for r in data["rows"] if r["split"] == "fresh" and r["width_name"] == w]
+        best, top, n = _best_rules(rows)
+        if n:
+            parts.append(f"at {w} {top / n:.0%} ({top}/{n})")
+            if w == "g":
+                met = top / n >= TARGET_WITHIN_1
+    if not parts:
+        return ""
+    target = ("" if met is None else f"; issue 19's target ({TARGET_WITHIN_1:.0%} at width "
+              "g) is " + ("met" if met else "not met"))
+    return (" The best rule on the fresh family was within ±1 " + ", ".join(parts) + target
+            + " (docs/l0-study.md names the rules).")
 
 
 #: The answer sizes the trust table groups by (ours, set after looking at every split's
@@ -730,6 +750,72 @@ def trust_sentence(data: dict) -> str:
             f"less with the seeds agreeing were within ±1 in {_hits(small, chosen)}, "
             f"estimates of {large_min:g} or more in {_hits(large, chosen)} "
             "(docs/l0-study.md groups them).")
+
+
+#: Issue 19's target: "the best rule within ±1 of the true L0 on at least 90% of members
+#: at width g" on the fresh family.
+TARGET_WITHIN_1 = 0.9
+
+
+def _best_rules(rows: list[dict]) -> tuple[list[str], int, int]:
+    """The searched rules with the most estimates within ±1 of the true L0 over ``rows``
+    (every rule tied for most), their hits and the rows they were scored on."""
+    rules = sorted({rule for r in rows for rule, e in r["estimates"].items() if "l0" in e})
+    if not rules:
+        return [], 0, 0
+    hits = {rule: sum(r["estimates"][rule]["within_1"] for r in rows
+                      if "l0" in r["estimates"].get(rule, {})) for rule in rules}
+    top = max(hits.values())
+    best = [rule for rule in rules if hits[rule] == top]
+    n = sum("l0" in r["estimates"].get(best[0], {}) for r in rows)
+    return best, top, n
+
+
+def render_l0_protocol_verdict(data: dict) -> str:
+    """Issue 19's must-show from ``figures/l0_protocol.json``: per judged split and width,
+    the best searched rule's rate within ±1 beside the default rule's, how often the
+    trained k whose SAEs recover the features best lies within ±1, and how many members
+    have SAEs that recover the features at the true L0; then whether the target is met."""
+    chosen = data.get("chosen_on_choose_split")
+    lines = ["Issue 19's target: the best rule within ±1 of the true L0 on at least "
+             f"{TARGET_WITHIN_1:.0%} of the fresh family's members at width g. Per split the "
+             "rules were judged on (not chosen on) and width:", "",
+             "| split | width | members | best rule within ±1 | its rate | default "
+             f"`{chosen}` | trained k of highest MCC within ±1 | recoverable members |",
+             "|---|---|---:|---|---|---|---|---|"]
+    fresh_g = None
+    for split in ("fresh", "held_out"):
+        for w in _WIDTH_ORDER:
+            rows = [r for r in data["rows"] if r["split"] == split and r["width_name"] == w]
+            if not rows:
+                continue
+            best, top, n = _best_rules(rows)
+            if split == "fresh" and w == "g" and n:
+                fresh_g = (best, top, n)
+            lines.append(f"| {split} | {w} | {len(rows)} | "
+                         + (", ".join(f"`{b}`" for b in best) or "–")
+                         + (f" | {top / n:.0%} ({top}/{n})" if n else " | –")
+                         + f" | {_rate(rows, chosen)} | {_best_rate(rows)} | "
+                         f"{len(_recoverable(rows))} of {len(rows)} |")
+    if fresh_g is None:
+        lines += ["", "The fresh family at width g has no rows yet: the target is not judged."]
+    else:
+        best, top, n = fresh_g
+        met = top / n >= TARGET_WITHIN_1
+        lines += ["", f"At width g on the fresh family the best rule reaches {top / n:.0%} "
+                  f"({top}/{n}): the target is {'met' if met else 'not met'}"
+                  + ("." if met else f"; {_best_rate_sentence(data)}")]
+    return "\n".join(lines) + "\n"
+
+
+def _best_rate_sentence(data: dict) -> str:
+    """Why, in the rows' own terms: the MCC-best trained k and the recoverable members on
+    the fresh family at width g."""
+    rows = [r for r in data["rows"] if r["split"] == "fresh" and r["width_name"] == "g"]
+    return (f"the trained k whose SAEs recover the features best was itself within ±1 of "
+            f"the true L0 on {_best_rate(rows)} of its members, and the SAEs at the k "
+            f"nearest the true L0 recovered the features (seed-mean MCC ≥ "
+            f"{RECOVERABLE_MCC}) on {len(_recoverable(rows))} of {len(rows)}.")
 
 
 def render_l0_protocol_leads(data: dict) -> str:
@@ -1091,6 +1177,8 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            render_l0_protocol_trust),
     Report("l0-protocol-leads", "docs/l0-study.md", "figures/l0_protocol.json",
            render_l0_protocol_leads),
+    Report("l0-protocol-verdict", "docs/l0-study.md", "figures/l0_protocol.json",
+           render_l0_protocol_verdict),
     Report("l0-budget", "docs/l0-study.md", "figures/l0_budget.json", render_l0_budget),
     Report("l0-budget-summary", "README.md", "figures/l0_budget.json",
            render_l0_budget_summary),

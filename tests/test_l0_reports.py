@@ -108,3 +108,36 @@ def test_leads_table_counts_each_lead_on_the_rows_scored_with_it():
     assert "| `a` | `b` | `r` |" in text
     empty = reports.render_l0_protocol_leads({"rows": rows[3:], "chosen_on_choose_split": "r"})
     assert empty == "No kept member-width has been scored with the leads yet.\n"
+
+
+def _verdict_row(split, width, hits: dict, best_within_1=True, mcc=0.95):
+    return {"split": split, "width_name": width, "true_l0": 5.0,
+            "mcc_at_true_k": {"k": 5.0, "mcc": mcc},
+            "mcc_best": {"k": 5.0, "mcc": mcc, "within_1": best_within_1},
+            "estimates": {rule: {"l0": 5.0 if hit else 9.0, "within_1": hit}
+                          for rule, hit in hits.items()}}
+
+
+def test_verdict_names_every_rule_tied_for_most_hits_and_judges_the_target():
+    """Fresh g: rules a and b hit 2 of 3, the default c 1 of 3, so a and b are named at
+    67%, short of the 90% target; the sentence gives the MCC-best k's rate (1/3) and the
+    recoverable members (2 of 3).  With every rule right on every member, the target is
+    met.  The choosing split is not a judged split and is left out."""
+    rows = [_verdict_row("fresh", "g", {"a": True, "b": True, "c": True}),
+            _verdict_row("fresh", "g", {"a": True, "b": True, "c": False}, False, 0.5),
+            _verdict_row("fresh", "g", {"a": False, "b": False, "c": False}, False),
+            _verdict_row("choose", "g", {"a": True, "b": True, "c": True})]
+    text = reports.render_l0_protocol_verdict({"rows": rows, "chosen_on_choose_split": "c"})
+    assert "| fresh | g | 3 | `a`, `b` | 67% (2/3) | 33% (1/3) | 33% (1/3) | 2 of 3 |" in text
+    assert "| choose |" not in text
+    assert "reaches 67% (2/3): the target is not met; the trained k" in text
+    assert "on 33% (1/3) of its members" in text and "on 2 of 3." in text
+    good = [_verdict_row("fresh", "g", {"a": True, "c": True})] * 3
+    met = reports.render_l0_protocol_verdict({"rows": good, "chosen_on_choose_split": "c"})
+    assert met.rstrip().endswith("reaches 100% (3/3): the target is met.")
+    none = reports.render_l0_protocol_verdict({"rows": rows[3:], "chosen_on_choose_split": "c"})
+    assert "has no rows yet" in none
+    assert reports.verdict_sentence({"rows": rows}) == (
+        " The best rule on the fresh family was within ±1 at g 67% (2/3); issue 19's "
+        "target (90% at width g) is not met (docs/l0-study.md names the rules).")
+    assert reports.verdict_sentence({"rows": rows[3:]}) == ""
