@@ -543,9 +543,14 @@ def _protocol_cells(data: dict):
     """``(split, width, rows)`` in the report's order, for the splits and widths run."""
     for split in _SPLIT_ORDER:
         for w in _WIDTH_ORDER:
-            rows = [r for r in data["rows"] if r["split"] == split and r["width_name"] == w]
+            rows = _rows_of(data, split, w)
             if rows:
                 yield split, w, rows
+
+
+def _rows_of(data: dict, split: str, width: str) -> list[dict]:
+    """The rows of one split at one width (``width_name``), in file order."""
+    return [r for r in data["rows"] if r["split"] == split and r["width_name"] == width]
 
 
 def _rate(rows: list[dict], rule: str, key: str = "within_1") -> str:
@@ -647,8 +652,7 @@ def verdict_sentence(data: dict) -> str:
     fresh family has rows)."""
     parts, met = [], None
     for w in _WIDTH_ORDER:
-        rows = [r for r in data["rows"] if r["split"] == "fresh" and r["width_name"] == w]
-        best, top, n = _best_rules(rows)
+        _, top, n = _best_rules(_rows_of(data, "fresh", w))
         if n:
             parts.append(f"at {w} {top / n:.0%} ({top}/{n})")
             if w == "g":
@@ -759,16 +763,17 @@ TARGET_WITHIN_1 = 0.9
 
 def _best_rules(rows: list[dict]) -> tuple[list[str], int, int]:
     """The searched rules with the most estimates within ±1 of the true L0 over ``rows``
-    (every rule tied for most), their hits and the rows they were scored on."""
-    rules = sorted({rule for r in rows for rule, e in r["estimates"].items() if "l0" in e})
-    if not rules:
+    (every rule tied for most), their hits, and ``len(rows)``: a member a rule gave no
+    estimate for counts as its miss."""
+    hits: dict[str, int] = {}
+    for r in rows:
+        for rule, e in r["estimates"].items():
+            if "l0" in e:
+                hits[rule] = hits.get(rule, 0) + bool(e["within_1"])
+    if not hits:
         return [], 0, 0
-    hits = {rule: sum(r["estimates"][rule]["within_1"] for r in rows
-                      if "l0" in r["estimates"].get(rule, {})) for rule in rules}
     top = max(hits.values())
-    best = [rule for rule in rules if hits[rule] == top]
-    n = sum("l0" in r["estimates"].get(best[0], {}) for r in rows)
-    return best, top, n
+    return sorted(rule for rule in hits if hits[rule] == top), top, len(rows)
 
 
 def render_l0_protocol_verdict(data: dict) -> str:
@@ -786,7 +791,7 @@ def render_l0_protocol_verdict(data: dict) -> str:
     fresh_g = None
     for split in ("fresh", "held_out"):
         for w in _WIDTH_ORDER:
-            rows = [r for r in data["rows"] if r["split"] == split and r["width_name"] == w]
+            rows = _rows_of(data, split, w)
             if not rows:
                 continue
             best, top, n = _best_rules(rows)
@@ -811,7 +816,7 @@ def render_l0_protocol_verdict(data: dict) -> str:
 def _best_rate_sentence(data: dict) -> str:
     """Why, in the rows' own terms: the MCC-best trained k and the recoverable members on
     the fresh family at width g."""
-    rows = [r for r in data["rows"] if r["split"] == "fresh" and r["width_name"] == "g"]
+    rows = _rows_of(data, "fresh", "g")
     return (f"the trained k whose SAEs recover the features best was itself within ±1 of "
             f"the true L0 on {_best_rate(rows)} of its members, and the SAEs at the k "
             f"nearest the true L0 recovered the features (seed-mean MCC ≥ "

@@ -132,6 +132,10 @@ def test_verdict_names_every_rule_tied_for_most_hits_and_judges_the_target():
     assert "| choose |" not in text
     assert "reaches 67% (2/3): the target is not met; the trained k" in text
     assert "on 33% (1/3) of its members" in text and "on 2 of 3." in text
+    # A rule without an estimate on a member has missed it: d's one hit is 1 of 3.
+    rows[0]["estimates"]["d"] = {"l0": 5.0, "within_1": True}
+    assert reports._best_rules(rows[:3]) == (["a", "b"], 2, 3)
+    del rows[0]["estimates"]["d"]
     good = [_verdict_row("fresh", "g", {"a": True, "c": True})] * 3
     met = reports.render_l0_protocol_verdict({"rows": good, "chosen_on_choose_split": "c"})
     assert met.rstrip().endswith("reaches 100% (3/3): the target is met.")
