@@ -81,7 +81,7 @@ from toysae.l0 import (
     search_score,
     sweep_rules,
 )
-from toysae.l0_rules import SHARED_COS, matched_cosines
+from toysae.l0_rules import count_shared, matched_cosines
 from toysae.metrics import s_n_for_width
 from toysae.run import run_sweep
 
@@ -505,7 +505,7 @@ def _leads(store: Store, true_l0: float) -> dict:
     m = matched_cosines(w_dec)[0]  # [K, h], best first
     h = m.shape[1]
     top = np.cumsum(m, axis=1) / np.arange(1, h + 1)  # top[:, j]: mean of the best j + 1
-    shared = (m >= SHARED_COS - 1e-6).sum(axis=1)  # as toysae.shared_latents counts
+    shared = count_shared(m)  # as toysae.shared_latents counts
     scores = {"argmax_top_half_agreement": top[:, h // 2 - 1]}
     if shared.max() > 0:
         scores["argmax_top_shared_agreement"] = top[:, shared.max() - 1]

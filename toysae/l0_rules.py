@@ -216,9 +216,20 @@ def shared_latents(w_dec, threshold: float = SHARED_COS) -> np.ndarray:
     """
     if not 0.0 < float(threshold) <= 1.0:
         raise ValueError(f"threshold={threshold!r}; expected a number in (0, 1]")
-    matched = _matched(_checked(w_dec, "shared latents need"))
-    # A small slack, so that a pair equal up to rounding counts at threshold 1.
-    return (matched >= float(threshold) - 1e-6).sum(axis=-1)
+    return count_shared(_matched(_checked(w_dec, "shared latents need")), threshold)
+
+
+def count_shared(matched, threshold: float = SHARED_COS) -> np.ndarray:
+    """How many of the matched ``|cos|`` (:func:`matched_cosines`, ``[..., h]``) reach
+    ``threshold``, over the last axis: the count :func:`shared_latents` gives, for callers
+    that already hold the matched cosines.  A slack of 1e-6 lets a pair equal up to
+    rounding count at threshold 1.
+
+    Examples:
+      >>> count_shared(np.array([[1.0, 0.95, 0.5]])).tolist()
+      [2]
+    """
+    return (np.asarray(matched) >= float(threshold) - 1e-6).sum(axis=-1)
 
 
 def enc_dec_alignment(w_enc, w_dec, live=None) -> np.ndarray:
